@@ -1,0 +1,1 @@
+"""The Engine.IO server (sessions, transports, HTTP front) and the Socket.IO server built on it."""

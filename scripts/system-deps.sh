@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the test suite runs for real, when they are missing.
+# Needs root (or sudo); CI runs as root. Does nothing when everything is already there.
+set -euo pipefail
+need=()
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
