@@ -1,0 +1,102 @@
+"""JSON through one pair of functions, shaped like JavaScript's ``JSON.stringify`` / ``JSON.parse``.
+
+orjson is used when importable; set ``ROOMCAST_JSON=stdlib`` to force the standard library. Both
+backends produce compact output with non-ASCII characters kept, non-finite floats as ``null`` and
+lone surrogates escaped, so the text is always valid UTF-8 JSON that ``JSON.parse`` accepts.
+Floats keep Python's spelling (``1.0``, ``1e+16``), which JavaScript parses to the same number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from typing import Any
+
+from .errors import InvalidJSON
+
+__all__ = ["BACKEND", "dumps", "loads"]
+
+_SURROGATES = re.compile("[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_stdlib_encode = _ENCODER.encode
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_stdlib_decode = _DECODER.decode
+
+
+def _finite(obj: Any) -> Any:
+    """Return ``obj`` with non-finite floats replaced by None, as ``JSON.stringify`` does."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(value) for value in obj]
+    return obj
+
+
+def _fix_surrogate(match: re.Match[str]) -> str:
+    text = match.group()
+    if len(text) == 2:  # a pair split in two code points: JavaScript sees one character
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    return f"\\u{ord(text):04x}"
+
+
+def _dumps_stdlib(obj: Any) -> str:
+    try:
+        text = _stdlib_encode(obj)
+    except ValueError:  # NaN or infinity somewhere
+        text = _stdlib_encode(_finite(obj))
+    if not text.isascii() and _SURROGATES.search(text):
+        text = _SURROGATES.sub(_fix_surrogate, text)
+    return text
+
+
+def _loads_stdlib(data: str | bytes) -> Any:
+    try:
+        return _stdlib_decode(data if isinstance(data, str) else data.decode())
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSON(f"invalid JSON: {exc}") from None
+
+
+try:
+    if os.environ.get("ROOMCAST_JSON", "").lower() == "stdlib":
+        raise ImportError("stdlib JSON forced by ROOMCAST_JSON")
+    import orjson
+except ImportError:
+    BACKEND = "stdlib"
+
+    def dumps(obj: Any) -> str:
+        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would."""
+        return _dumps_stdlib(obj)
+
+    def loads(data: str | bytes) -> Any:
+        """Parse JSON text; raise :class:`InvalidJSON` for anything ``JSON.parse`` refuses."""
+        return _loads_stdlib(data)
+
+else:
+    BACKEND = "orjson"
+    _orjson_dumps = orjson.dumps
+    _orjson_loads = orjson.loads
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def dumps(obj: Any) -> str:
+        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would."""
+        try:
+            return _orjson_dumps(obj, option=_OPTIONS).decode()
+        except TypeError:  # big ints, surrogates, non-str keys, deep nesting: the slow path
+            return _dumps_stdlib(obj)
+
+    def loads(data: str | bytes) -> Any:
+        """Parse JSON text; raise :class:`InvalidJSON` for anything ``JSON.parse`` refuses."""
+        try:
+            return _orjson_loads(data)
+        except ValueError:  # orjson refuses lone surrogate escapes and big ints: ask stdlib
+            return _loads_stdlib(data)
