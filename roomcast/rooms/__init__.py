@@ -1,1 +1,15 @@
 """Room membership and the adapters that carry broadcasts between one server and many."""
+
+from .adapter import Adapter, BroadcastFlags, BroadcastOptions, NamespaceLike, SocketLike
+from .memory import MemoryAdapter
+from .registry import RoomRegistry
+
+__all__ = [
+    "Adapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "MemoryAdapter",
+    "NamespaceLike",
+    "RoomRegistry",
+    "SocketLike",
+]

@@ -1,0 +1,205 @@
+"""The adapter interface: the seam between one Socket.IO server and a cluster of them.
+
+An adapter belongs to one namespace. It keeps the namespace's room membership and carries
+broadcasts to the namespace's sockets (and, for cluster adapters, to other servers).
+
+This package sits below the Socket.IO server, so it does not import it: it reaches the
+namespace and its sockets through the small protocols below, which
+:class:`roomcast.engine.namespace.Namespace` and :class:`roomcast.engine.socket.Socket` satisfy.
+
+How a broadcast reaches the wire: the adapter encodes the packet once
+(:func:`roomcast.protocol.socketio.encode_packet`), asks the namespace to wrap the encoded
+messages once (:meth:`NamespaceLike.prepare`, which builds the engine's ``PreparedMessage``),
+then hands that one object to each recipient with :meth:`SocketLike.deliver`, a plain method
+call that queues it on the socket's engine session: no coroutine, task, encode or dict per
+recipient.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..protocol.socketio import Packet
+
+__all__ = [
+    "Adapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "NamespaceLike",
+    "SocketLike",
+]
+
+
+class SocketLike(Protocol):
+    """What an adapter needs from a connected socket."""
+
+    @property
+    def id(self) -> str:
+        """The socket's id in its namespace (also the name of its own room)."""
+        ...
+
+    def join(self, rooms: str | Collection[str]) -> None:
+        """Join one room or several."""
+        ...
+
+    def leave(self, room: str) -> None:
+        """Leave one room."""
+        ...
+
+    def disconnect(self, close: bool = False) -> object:
+        """Disconnect from the namespace (``close=True``: close the whole connection)."""
+        ...
+
+    def deliver(self, packet: Packet, prepared: object, volatile: bool) -> bool:
+        """Queue an already encoded and prepared broadcast packet; False if it was dropped."""
+        ...
+
+    def expect_ack(self, ack_id: int, callback: Callable[[list[Any]], None]) -> None:
+        """Call ``callback(args)`` when the client answers the ack ``ack_id``."""
+        ...
+
+
+class NamespaceLike(Protocol):
+    """What an adapter needs from its namespace."""
+
+    @property
+    def name(self) -> str:
+        """The namespace's name, e.g. ``"/"`` or ``"/chat"``."""
+        ...
+
+    @property
+    def sockets(self) -> Mapping[str, SocketLike]:
+        """The connected sockets by id."""
+        ...
+
+    def prepare(self, messages: Sequence[str | bytes]) -> object:
+        """Wrap Engine.IO message payloads once for delivery to many sockets."""
+        ...
+
+    def next_ack_id(self) -> int:
+        """A fresh ack id, unique in the namespace."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastFlags:
+    """Modifiers of a broadcast, as Node's socket.io names them."""
+
+    volatile: bool = False
+    """Drop the packet for a socket that cannot take it right now."""
+    compress: bool | None = None
+    """Ask for per-message compression (only used where the transport has it on)."""
+    local: bool = False
+    """Only this server's sockets, even with a cluster adapter."""
+    timeout: float | None = None
+    """Seconds to wait for acks (broadcast ``emit_with_ack``)."""
+    expect_single_response: bool = False
+    """The broadcast targets one socket: answer with its response, not a list."""
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    """Who receives a broadcast: sockets in any of ``rooms`` (everyone if empty) and in none of
+    ``except_``, each exactly once."""
+
+    rooms: frozenset[str] = frozenset()
+    except_: frozenset[str] = frozenset()
+    flags: BroadcastFlags = field(default_factory=BroadcastFlags)
+
+
+class Adapter(abc.ABC):
+    """Room membership and broadcasting for one namespace.
+
+    Membership changes and broadcasts are synchronous (fire and forget for cluster adapters);
+    queries that may need other servers (:meth:`fetch_sockets`, :meth:`server_count`) are
+    coroutines. Subclasses: :class:`roomcast.rooms.memory.MemoryAdapter` (one server) and
+    cluster adapters built on it.
+    """
+
+    def __init__(self, nsp: NamespaceLike) -> None:
+        self.nsp = nsp
+
+    async def init(self) -> None:
+        """Start background work (subscriptions...). Called once when the namespace is made."""
+
+    async def close(self) -> None:
+        """Stop background work. Called when the server or the namespace closes."""
+
+    async def server_count(self) -> int:
+        """How many servers share this namespace (1 without a cluster)."""
+        return 1
+
+    # membership
+
+    @abc.abstractmethod
+    def add_all(self, sid: str, rooms: Collection[str]) -> None:
+        """Put socket ``sid`` in every room of ``rooms``."""
+
+    @abc.abstractmethod
+    def del_(self, sid: str, room: str) -> None:
+        """Take socket ``sid`` out of ``room``."""
+
+    @abc.abstractmethod
+    def del_all(self, sid: str) -> None:
+        """Take socket ``sid`` out of every room."""
+
+    @abc.abstractmethod
+    def socket_rooms(self, sid: str) -> set[str]:
+        """The rooms of local socket ``sid`` (empty if unknown)."""
+
+    @abc.abstractmethod
+    def sockets(self, rooms: Collection[str] = ()) -> set[str]:
+        """The ids of the local sockets in any of ``rooms`` (all if empty)."""
+
+    # broadcasting
+
+    @abc.abstractmethod
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Send ``packet`` to every socket ``opts`` selects."""
+
+    @abc.abstractmethod
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        """Send ``packet`` with an ack id to every selected socket.
+
+        ``client_count_callback(n)`` is called once per server with the number of sockets it
+        sent to; ``ack(args)`` once per client answer.
+        """
+
+    # remote-capable operations on selected sockets
+
+    @abc.abstractmethod
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        """The selected sockets (local ones as the namespace's socket objects)."""
+
+    @abc.abstractmethod
+    def add_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        """Make the selected sockets join ``rooms``."""
+
+    @abc.abstractmethod
+    def del_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        """Make the selected sockets leave ``rooms``."""
+
+    @abc.abstractmethod
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the selected sockets (``close``: close their whole connection)."""
+
+    def server_side_emit(self, args: Sequence[Any]) -> None:  # noqa: B027 - a no-op by default
+        """Send ``[event, *args]`` to the namespace on every other server (none by default)."""
+
+    # connection state recovery (hooks; the memory adapter does not keep sessions yet)
+
+    def persist_session(self, session: Mapping[str, Any]) -> None:  # noqa: B027
+        """Keep a disconnected socket's ``{sid, pid, rooms, data}`` for a later recovery."""
+
+    async def restore_session(self, pid: str, offset: str) -> Mapping[str, Any] | None:
+        """The session kept under private id ``pid`` with the packets missed since ``offset``."""
+        return None
