@@ -42,7 +42,8 @@ pytest:
 test: system-deps install-test node-deps lint typecheck pytest
 
 bench: install-test node-deps
-	$(PY) -m bench
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,432 @@
+// roomcast's load generator: raw Engine.IO v4 / Socket.IO 5 over WebSocket (its own minimal client on plain TCP sockets), so that every
+// server under test (roomcast, python-socketio, Node socket.io, a bare websockets relay) meets the same client.
+//
+// Usage: node bench/loadgen.js '<json options>'   — prints one JSON line with the result on stdout.
+// Options: {scenario: "fanout"|"ack"|"idle"|"polling", host, port, path, clients, seconds, warmup,
+//           window, rate, inflight, concurrency, serverPid}
+//
+// Every server runs the same app: "join"(room) joins and acks; "fanout"(payload) emits "msg"(payload) to room
+// "bench"; "echo"(payload) acks the payload back. The generator reports its own CPU time next to the server's
+// (read from /proc) so a saturated generator is visible in the results.
+"use strict";
+
+const fs = require("fs");
+const http = require("http");
+const net = require("net");
+
+const opts = Object.assign(
+  {
+    host: "127.0.0.1",
+    port: 8000,
+    path: "/socket.io/",
+    clients: 100,
+    seconds: 5,
+    warmup: 1,
+    window: 64,
+    rate: 0,
+    inflight: 50,
+    concurrency: 100,
+    payload: 16,
+    serverPid: 0,
+  },
+  JSON.parse(process.argv[2] || "{}"),
+);
+
+const TICKS = 100; // USER_HZ on Linux
+function serverCpu() {
+  if (!opts.serverPid) return 0;
+  try {
+    const fields = fs.readFileSync(`/proc/${opts.serverPid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime, seconds
+  } catch {
+    return 0;
+  }
+}
+function ownCpu() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+function serverRss() {
+  if (!opts.serverPid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${opts.serverPid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// Latency histogram: 10 µs bins up to 10 s.
+const BIN_US = 10;
+const hist = new Uint32Array(1_000_000);
+let histCount = 0;
+function record(ms) {
+  let bin = Math.floor((ms * 1000) / BIN_US);
+  if (bin >= hist.length) bin = hist.length - 1;
+  if (bin < 0) bin = 0;
+  hist[bin]++;
+  histCount++;
+}
+function percentile(p) {
+  if (histCount === 0) return null;
+  const target = Math.ceil(histCount * p);
+  let seen = 0;
+  for (let i = 0; i < hist.length; i++) {
+    seen += hist[i];
+    if (seen >= target) return ((i + 0.5) * BIN_US) / 1000;
+  }
+  return null;
+}
+
+
+// A raw WebSocket client on a plain TCP socket: the frames are parsed in place from each received chunk, with
+// no allocation or string decoding per message, so that one generator process can count far more messages per
+// second than any server under test can send. Client frames carry a zero mask (valid; unpredictability is a
+// browser-security rule that means nothing for a benchmark).
+const UPGRADE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+
+function frame(text) {
+  const payload = Buffer.from(text);
+  const n = payload.length;
+  let head;
+  if (n < 126) head = Buffer.from([0x81, 0x80 | n, 0, 0, 0, 0]);
+  else if (n < 65536) head = Buffer.from([0x81, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
+  else throw new Error("frame too large for the load generator");
+  return Buffer.concat([head, payload]);
+}
+
+function readInt(buf, i, end) {
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i] - 48;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  return [n, i];
+}
+
+// One raw Socket.IO client on the main namespace. onEvent(buf, start, end) receives every "42..." payload.
+function connect(onEvent) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(opts.port, opts.host);
+    sock.setNoDelay(true);
+    const acks = new Map();
+    let ackId = 0;
+    let upgraded = false;
+    let pending = null;
+    const client = {
+      sock,
+      emit(text) {
+        sock.write(frame(text));
+      },
+      emitWithAck(event, arg) {
+        const id = ackId++;
+        return new Promise((res) => {
+          acks.set(id, res);
+          sock.write(frame(`42${id}${JSON.stringify([event, arg])}`));
+        });
+      },
+      close() {
+        sock.destroy();
+      },
+    };
+    function onText(buf, start, end) {
+      const c = buf[start];
+      if (c === 52 /* 4: message */) {
+        const t = buf[start + 1];
+        if (t === 50 /* 2: event */) onEvent(buf, start, end);
+        else if (t === 51 /* 3: ack */) {
+          const [id] = readInt(buf, start + 2, end);
+          const res = acks.get(id);
+          if (res) {
+            acks.delete(id);
+            res();
+          }
+        } else if (t === 48 /* 0: connected */) resolve(client);
+        else if (t === 52 /* 4: connect error */) reject(new Error(buf.toString("utf8", start, end)));
+      } else if (c === 50 /* 2: ping */) sock.write(frame("3"));
+      else if (c === 48 /* 0: open */) sock.write(frame("40"));
+    }
+    function parse(buf) {
+      let off = 0;
+      const len = buf.length;
+      while (off + 2 <= len) {
+        const opcode = buf[off] & 0x0f;
+        let size = buf[off + 1] & 0x7f;
+        let head = 2;
+        if (size === 126) {
+          if (off + 4 > len) break;
+          size = buf.readUInt16BE(off + 2);
+          head = 4;
+        } else if (size === 127) {
+          if (off + 10 > len) break;
+          size = Number(buf.readBigUInt64BE(off + 2));
+          head = 10;
+        }
+        if (off + head + size > len) break;
+        const start = off + head;
+        if (opcode === 1) onText(buf, start, start + size);
+        else if (opcode === 8) sock.end();
+        off = start + size;
+      }
+      pending = off < len ? buf.subarray(off) : null;
+    }
+    sock.on("connect", () => {
+      sock.write(
+        `GET ${opts.path}?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n` +
+          `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${UPGRADE_KEY}\r\n` +
+          `Sec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    sock.on("data", (chunk) => {
+      let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+      if (!upgraded) {
+        const i = buf.indexOf("\r\n\r\n");
+        if (i < 0) {
+          pending = buf;
+          return;
+        }
+        if (!buf.toString("latin1", 0, 12).startsWith("HTTP/1.1 101")) {
+          reject(new Error(`upgrade refused: ${buf.toString("latin1", 0, i)}`));
+          sock.destroy();
+          return;
+        }
+        upgraded = true;
+        buf = buf.subarray(i + 4);
+      }
+      parse(buf);
+    });
+    sock.on("error", reject);
+  });
+}
+
+async function connectMany(n, onEvent) {
+  const out = new Array(n);
+  let next = 0;
+  async function worker() {
+    while (next < n) {
+      const i = next++;
+      out[i] = await connect((buf, start, end) => onEvent(i, buf, start, end));
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, n) }, worker));
+  return out;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const SEQ_KEY = Buffer.from('"s":');
+// The sequence number of a fan-out message, read straight from the frame's bytes.
+function seqOf(buf, start, end) {
+  const i = buf.indexOf(SEQ_KEY, start);
+  if (i < 0 || i >= end) return -1;
+  return readInt(buf, i + 4, end)[0];
+}
+
+async function fanout() {
+  const n = opts.clients;
+  const RING = 1 << 16;
+  const sentAt = new Float64Array(RING);
+  const got = new Int32Array(RING);
+  let measuring = false;
+  let delivered = 0;
+  let completed = 0; // messages delivered to every client
+  let seq = 0;
+  let wake = null;
+  const pad = "x".repeat(opts.payload);
+
+  const receivers = await connectMany(n, (_i, buf, start, end) => {
+    const s = seqOf(buf, start, end);
+    if (s < 0) return;
+    const now = performance.now();
+    const slot = s & (RING - 1);
+    if (measuring) {
+      delivered++;
+      record(now - sentAt[slot]);
+    }
+    if (++got[slot] === n) {
+      got[slot] = 0;
+      completed++;
+      if (wake) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    }
+  });
+  await Promise.all(receivers.map((c) => c.emitWithAck("join", "bench")));
+  const sender = await connect(() => {});
+
+  function sendOne() {
+    const slot = seq & (RING - 1);
+    sentAt[slot] = performance.now();
+    sender.emit(`42["fanout",{"s":${seq},"p":"${pad}"}]`);
+    seq++;
+  }
+
+  let stop = false;
+  const run = (async () => {
+    if (opts.rate > 0) {
+      // Paced: `rate` deliveries per second in total, i.e. rate / clients messages per second.
+      const perMsg = (1000 * n) / opts.rate;
+      const start = performance.now();
+      let k = 0;
+      while (!stop) {
+        const due = start + k * perMsg;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        sendOne();
+        k++;
+      }
+    } else {
+      while (!stop) {
+        if (seq - completed >= opts.window) {
+          await new Promise((r) => (wake = r));
+          continue;
+        }
+        sendOne();
+        if ((seq & 15) === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+  })();
+
+  await sleep(opts.warmup * 1000);
+  measuring = true;
+  const c0 = ownCpu();
+  const s0 = serverCpu();
+  const t0 = performance.now();
+  await sleep(opts.seconds * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  measuring = false;
+  const c1 = ownCpu();
+  const s1 = serverCpu();
+  stop = true;
+  if (wake) wake();
+  await run;
+  for (const c of receivers) c.close();
+  sender.close();
+  return {
+    delivered_per_s: delivered / elapsed,
+    p50_ms: percentile(0.5),
+    p99_ms: percentile(0.99),
+    loadgen_cpu: (c1 - c0) / elapsed,
+    server_cpu: (s1 - s0) / elapsed,
+  };
+}
+
+async function ack() {
+  const clients = await connectMany(opts.clients, () => {});
+  let measuring = false;
+  let done = 0;
+  let stop = false;
+  const payload = { p: "x".repeat(opts.payload) };
+  const loops = [];
+  const per = Math.max(1, Math.floor(opts.inflight / clients.length));
+  for (const c of clients) {
+    for (let k = 0; k < per; k++) {
+      loops.push(
+        (async () => {
+          while (!stop) {
+            const t = performance.now();
+            await c.emitWithAck("echo", payload);
+            if (measuring) {
+              done++;
+              record(performance.now() - t);
+            }
+          }
+        })(),
+      );
+    }
+  }
+  await sleep(opts.warmup * 1000);
+  measuring = true;
+  const c0 = ownCpu();
+  const s0 = serverCpu();
+  const t0 = performance.now();
+  await sleep(opts.seconds * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  measuring = false;
+  const c1 = ownCpu();
+  const s1 = serverCpu();
+  stop = true;
+  for (const c of clients) c.close();
+  return {
+    round_trips_per_s: done / elapsed,
+    p50_ms: percentile(0.5),
+    p99_ms: percentile(0.99),
+    loadgen_cpu: (c1 - c0) / elapsed,
+    server_cpu: (s1 - s0) / elapsed,
+  };
+}
+
+async function idle() {
+  const rss0 = serverRss();
+  const c0 = ownCpu();
+  const s0 = serverCpu();
+  const t0 = performance.now();
+  const clients = await connectMany(opts.clients, () => {});
+  const elapsed = (performance.now() - t0) / 1000;
+  const c1 = ownCpu();
+  const s1 = serverCpu();
+  // Let the server settle (buffers, allocator) before reading its memory; the clients stay connected.
+  await sleep(2000);
+  const rss1 = serverRss();
+  for (const c of clients) c.close();
+  return {
+    handshakes_per_s: opts.clients / elapsed,
+    rss_per_conn_kib: (rss1 - rss0) / opts.clients / 1024,
+    server_rss_mib: rss1 / 1048576,
+    loadgen_cpu: (c1 - c0) / elapsed,
+    server_cpu: (s1 - s0) / elapsed,
+  };
+}
+
+function pollingHandshake(agent) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: opts.host, port: opts.port, path: `${opts.path}?EIO=4&transport=polling`, agent },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => (res.statusCode === 200 && body[0] === "0" ? resolve() : reject(new Error(body))));
+      },
+    );
+    req.on("error", reject);
+  });
+}
+
+async function polling() {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const n = opts.clients;
+  let next = 0;
+  const c0 = ownCpu();
+  const s0 = serverCpu();
+  const t0 = performance.now();
+  async function worker() {
+    while (next < n) {
+      next++;
+      await pollingHandshake(agent);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, n) }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  agent.destroy();
+  return {
+    handshakes_per_s: n / elapsed,
+    loadgen_cpu: (ownCpu() - c0) / elapsed,
+    server_cpu: (serverCpu() - s0) / elapsed,
+  };
+}
+
+const scenarios = { fanout, ack, idle, polling };
+
+scenarios[opts.scenario]()
+  .then((result) => {
+    process.stdout.write(JSON.stringify(result) + "\n");
+    process.exit(0);
+  })
+  .catch((err) => {
+    process.stderr.write(`loadgen: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  });

@@ -1,0 +1,36 @@
+"""roomcast running the benchmark app (see bench/loadgen.js)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from roomcast.engine.server import Server
+from roomcast.engine.socket import Socket
+
+io = Server()
+
+
+@io.on("join")
+def join(socket: Socket, room: str) -> None:
+    socket.join(room)
+
+
+@io.on("fanout")
+def fanout(socket: Socket, payload: Any) -> None:
+    io.to("bench").emit("msg", payload)
+
+
+@io.on("echo")
+def echo(socket: Socket, payload: Any) -> Any:
+    return payload
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    io.run("127.0.0.1", int(sys.argv[1]))
