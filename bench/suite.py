@@ -1,9 +1,10 @@
 """The benchmark suite: every scenario against roomcast and its baselines, in one sitting.
 
-Each run starts a fresh server process pinned to core 0 and the load generator (``bench/loadgen.js``) pinned to
-core 1, so the two never share a core; the generator reports its own CPU and the server's next to every figure.
-Runs are interleaved across servers (run 1 of every server, then run 2, ...) so that a noisy neighbour hurts all
-of them alike, and the table shows medians and roomcast's ratio to each baseline.
+Each run starts a fresh server process pinned to core 0 and the load generator
+(``bench/loadgen.js``) pinned to core 1, so the two never share a core; the generator reports
+its own CPU and the server's next to every figure. Runs are interleaved across servers (run 1 of
+every server, then run 2, ...) so that a noisy neighbour hurts all of them alike, and the table
+shows medians and roomcast's ratio to each baseline.
 """
 
 from __future__ import annotations
@@ -59,27 +60,29 @@ class Scenario:
     skip: frozenset[str] = frozenset()
 
 
+FANOUT = ("delivered_per_s", "p50_ms", "p99_ms")
+ACK = ("round_trips_per_s", "p99_ms")
 SCENARIOS = [
     Scenario(
         "fanout-100",
         {"scenario": "fanout", "clients": 100},
-        ("delivered_per_s", "p50_ms", "p99_ms"),
+        FANOUT,
     ),
     Scenario(
         "fanout-1000",
         {"scenario": "fanout", "clients": 1000},
-        ("delivered_per_s", "p50_ms", "p99_ms"),
+        FANOUT,
     ),
     Scenario(
         "fanout-5000",
         {"scenario": "fanout", "clients": 5000},
-        ("delivered_per_s", "p50_ms", "p99_ms"),
+        FANOUT,
         quick={"clients": 2000},
     ),
     Scenario(
         "paced-1000",
         {"scenario": "fanout", "clients": 1000, "rate": 20000},
-        ("delivered_per_s", "p50_ms", "p99_ms"),
+        FANOUT,
     ),
     Scenario(
         "ack-1", {"scenario": "ack", "clients": 1, "inflight": 1}, ("round_trips_per_s", "p99_ms")
@@ -101,6 +104,8 @@ SCENARIOS = [
         skip=frozenset({"relay"}),  # the bare relay speaks WebSocket only
     ),
 ]
+
+Medians = dict[str, dict[str, dict[str, float | None]]]
 
 # Higher is better for rates; lower is better for latencies and memory.
 LOWER_IS_BETTER = {"p50_ms", "p99_ms", "rss_per_conn_kib"}
@@ -133,7 +138,7 @@ def pin(core: int) -> list[str]:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -178,7 +183,7 @@ def run_once(spec: ServerSpec, scenario: Scenario, quick: bool, log: Path) -> di
 
 def fmt(value: float | None, metric: str) -> str:
     if value is None:
-        return "–"
+        return "-"
     if metric.endswith("_per_s"):
         return f"{value:,.0f}"
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
@@ -187,12 +192,12 @@ def fmt(value: float | None, metric: str) -> str:
 def ratio(ours: float | None, theirs: float | None, metric: str) -> str:
     """roomcast's advantage: >1.00x means roomcast is better, whichever way the metric points."""
     if not ours or not theirs:
-        return "–"
+        return "-"
     value = theirs / ours if metric in LOWER_IS_BETTER else ours / theirs
     return f"{value:.2f}x"
 
 
-def table(medians: dict[str, dict[str, dict[str, float | None]]], servers: Sequence[str]) -> str:
+def table(medians: Medians, servers: Sequence[str]) -> str:
     head = ["scenario", "metric", *(SERVERS[s].name for s in servers)]
     others = [s for s in servers if s != "roomcast"]
     if "roomcast" in servers:
@@ -291,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 samples.setdefault(scenario.name, {}).setdefault(server, []).append(result)
 
-    medians: dict[str, dict[str, dict[str, float | None]]] = {}
+    medians: Medians = {}
     for scenario_name, per_server in samples.items():
         for server, results in per_server.items():
             keys = {k for r in results for k, v in r.items() if isinstance(v, int | float)}

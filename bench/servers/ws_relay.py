@@ -1,7 +1,7 @@
-"""Baseline: a bare `websockets` relay speaking just enough Engine.IO/Socket.IO for the benchmark app.
+"""Baseline: a bare `websockets` relay speaking just enough Engine.IO/Socket.IO for the bench app.
 
-It is the ceiling of this stack: one asyncio task per connection (websockets' own server), no Socket.IO
-layer at all, and `websockets.broadcast` writing one message to every member of the room.
+It is the ceiling of this stack: one asyncio task per connection (websockets' own server), no
+Socket.IO layer at all, and `websockets.broadcast` writing one message to every room member.
 """
 
 from __future__ import annotations
