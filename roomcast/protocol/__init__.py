@@ -1,10 +1,11 @@
 """Pure wire codecs for Engine.IO v4 and Socket.IO protocol 5: no I/O, dataclasses in and out.
 
-Modules: :mod:`.engineio` (Engine.IO packets and polling payloads), :mod:`.jsoncodec` (JSON like
+Modules: :mod:`.engineio` (Engine.IO packets and polling payloads), :mod:`.socketio` (Socket.IO
+packets, :class:`~.socketio.Decoder`), :mod:`.binary` (attachments), :mod:`.jsoncodec` (JSON like
 ``JSON.stringify``), :mod:`.errors` (:class:`ProtocolError` and its subclasses).
 """
 
-from . import engineio, errors, jsoncodec
+from . import binary, engineio, errors, jsoncodec, socketio
 from .errors import (
     AttachmentMismatch,
     InvalidAckId,
@@ -39,7 +40,9 @@ __all__ = [
     "ReservedEventName",
     "TooManyAttachments",
     "UnknownPacketType",
+    "binary",
     "engineio",
     "errors",
     "jsoncodec",
+    "socketio",
 ]

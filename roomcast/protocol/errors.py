@@ -77,5 +77,5 @@ class TooManyAttachments(ProtocolError):
     """A binary packet announces more attachments than the decoder allows."""
 
 
-class ReservedEventName(ProtocolError):
-    """An event name reserved by Socket.IO was used for an outgoing EVENT."""
+class ReservedEventName(InvalidEventPayload):
+    """An EVENT is named with a name reserved by Socket.IO (``connect``, ``disconnect``...)."""
