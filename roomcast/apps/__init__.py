@@ -1,0 +1,1 @@
+"""Ready-made Socket.IO apps: the chat that ``roomcast serve`` runs."""

@@ -1,0 +1,210 @@
+"""The ``roomcast`` command: ``serve`` a Socket.IO app (the chat by default), make a ``token``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+if TYPE_CHECKING:  # the engine is imported by `serve` only: `token` stays quick
+    from roomcast.engine.server import Server
+
+__all__ = ["main", "make_token", "parse_duration"]
+
+logger = logging.getLogger("roomcast")
+
+SECRET_ENV = "ROOMCAST_JWT_SECRET"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``"90"``, ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"`` or ``"2w"``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30m, 1h, 7d)")
+    return int(match[1]) * _UNITS[match[2] or "s"]
+
+
+def make_token(
+    secret: str, user_id: str, name: str, expires: int | None = 86400, **claims: Any
+) -> str:
+    """An HS256 chat token: ``{"id", "name", "iat", "exp"}``, no ``exp`` if ``expires`` is None."""
+    now = int(time.time())
+    payload: dict[str, Any] = {"id": user_id, "name": name, "iat": now, **claims}
+    if expires is not None:
+        payload["exp"] = now + expires
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roomcast", description="A fast, typed Socket.IO v4 server for Python."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a Socket.IO app (the JWT chat by default)",
+        description="Run a Socket.IO app until SIGINT or SIGTERM. Without APP, run the chat.",
+    )
+    serve.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="module:attribute of a roomcast Server, or of a function returning one "
+        "(default: the chat, roomcast.apps.chat)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port, 0 for any (%(default)s)")
+    serve.add_argument("--path", default="/socket.io/", help="Socket.IO path (%(default)s)")
+    serve.add_argument(
+        "--jwt-secret",
+        default=os.environ.get(SECRET_ENV),
+        help=f"HMAC secret of the chat's tokens (default: ${SECRET_ENV}, else a random one)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="allow this browser origin (repeat it; '*' for any)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="(%(default)s)",
+    )
+
+    token = commands.add_parser(
+        "token",
+        help="print a signed HS256 token for the chat",
+        description="Print a signed HS256 token with the claims id and name.",
+    )
+    token.add_argument("--id", required=True, dest="user_id", help="the user id")
+    token.add_argument("--name", required=True, help="the name shown with messages")
+    token.add_argument(
+        "--expires",
+        default="1d",
+        help="lifetime such as 30m, 1h, 7d, or 'never' (%(default)s)",
+    )
+    token.add_argument(
+        "--secret",
+        default=os.environ.get(SECRET_ENV),
+        help=f"HMAC secret, the server's (default: ${SECRET_ENV})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``roomcast`` command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(parser, args)
+    return _serve(parser, args)
+
+
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if not args.secret:
+        parser.error(f"give --secret or set {SECRET_ENV}: the secret the server checks tokens with")
+    expires = None if args.expires == "never" else _duration(parser, args.expires)
+    print(make_token(args.secret, args.user_id, args.name, expires))
+    return 0
+
+
+def _duration(parser: argparse.ArgumentParser, text: str) -> int:
+    try:
+        return parse_duration(text)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+
+
+def _load_app(spec: str) -> Server:
+    from roomcast.engine.server import Server
+
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    target: Any = importlib.import_module(module_name)
+    for part in (attribute or "app").split("."):
+        target = getattr(target, part)
+    if not isinstance(target, Server) and callable(target):
+        target = target()
+    if not isinstance(target, Server):
+        raise TypeError(f"{spec} is not a roomcast Server (nor a function returning one)")
+    return target
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    random_secret = False
+    if args.app:
+        try:
+            io = _load_app(args.app)
+        except (ImportError, AttributeError, TypeError) as error:
+            parser.error(f"cannot load {args.app}: {error}")
+    else:
+        from roomcast.apps.chat import create_app
+
+        secret = args.jwt_secret
+        if not secret:
+            secret, random_secret = secrets.token_urlsafe(32), True
+        cors: str | list[str] | None = args.cors_origins
+        if cors == ["*"]:
+            cors = "*"
+        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path)
+    try:
+        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
+    except OSError as error:
+        logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
+        return 1
+    return 0
+
+
+async def _run(io: Server, host: str, port: int, random_secret: str | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows
+            loop.add_signal_handler(signum, stop.set)
+    await io.listen(host, port)
+    url = f"http://{_url_host(host)}:{io.listener.port}/"
+    print(f"roomcast listening on {url}", flush=True)
+    if random_secret is not None:
+        print(
+            f"No JWT secret given (--jwt-secret or ${SECRET_ENV}): using a random one for this "
+            "run. Open these two pages to chat with yourself:",
+            flush=True,
+        )
+        for user_id, name in (("1", "Ann"), ("2", "Bob")):
+            print(f"  {url}#token={make_token(random_secret, user_id, name)}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        logger.info("shutting down")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+        await io.close()
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
