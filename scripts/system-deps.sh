@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the test suite runs for real, when they are missing.
+# Installs the Debian packages that the test suite runs for real, when they are missing:
+# Node (reference clients and servers) and Chromium (the chat page in a real browser).
 # Needs root (or sudo); CI runs as root. Does nothing when everything is already there.
 set -euo pipefail
 need=()
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-liberation)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
