@@ -61,6 +61,10 @@ class SocketLike(Protocol):
         """Call ``callback(args)`` when the client answers the ack ``ack_id``."""
         ...
 
+    def forget_ack(self, ack_id: int) -> None:
+        """Stop waiting for the ack ``ack_id`` (its deadline passed)."""
+        ...
+
 
 class NamespaceLike(Protocol):
     """What an adapter needs from its namespace."""
@@ -122,10 +126,10 @@ class Adapter(abc.ABC):
     def __init__(self, nsp: NamespaceLike) -> None:
         self.nsp = nsp
 
-    async def init(self) -> None:
+    async def init(self) -> None:  # noqa: B027 - a no-op by default
         """Start background work (subscriptions...). Called once when the namespace is made."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - a no-op by default
         """Stop background work. Called when the server or the namespace closes."""
 
     async def server_count(self) -> int:

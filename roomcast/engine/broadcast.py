@@ -1,0 +1,135 @@
+"""The broadcast builder: ``io.to("room").except_("other").volatile.emit(...)``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Collection
+from typing import Any
+
+from ..protocol.errors import ReservedEventName
+from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType
+from ..rooms.adapter import Adapter, BroadcastFlags, BroadcastOptions
+from .acks import BroadcastAckCollector
+
+__all__ = ["BroadcastOperator"]
+
+
+def _rooms(room: str | Collection[str]) -> frozenset[str]:
+    return frozenset((room,)) if isinstance(room, str) else frozenset(room)
+
+
+class BroadcastOperator:
+    """An immutable selection of a namespace's sockets plus flags; every modifier returns a
+    new operator. Sockets in any target room (all if none) and in no excluded room are
+    selected, each once."""
+
+    __slots__ = ("adapter", "except_rooms", "flags", "rooms")
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        rooms: frozenset[str] = frozenset(),
+        except_rooms: frozenset[str] = frozenset(),
+        flags: BroadcastFlags = BroadcastFlags(),  # noqa: B008 - frozen, shared safely
+    ) -> None:
+        self.adapter = adapter
+        self.rooms = rooms
+        self.except_rooms = except_rooms
+        self.flags = flags
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(
+            self.adapter,
+            changes.pop("rooms", self.rooms),
+            changes.pop("except_rooms", self.except_rooms),
+            dataclasses.replace(self.flags, **changes) if changes else self.flags,
+        )
+
+    @property
+    def options(self) -> BroadcastOptions:
+        """The adapter's view of this selection."""
+        return BroadcastOptions(self.rooms, self.except_rooms, self.flags)
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Also target ``room`` (one or several)."""
+        return self._with(rooms=self.rooms | _rooms(room))
+
+    in_ = to
+
+    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Exclude the sockets in ``room`` (one or several)."""
+        return self._with(except_rooms=self.except_rooms | _rooms(room))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Drop the packet for sockets that cannot take it right now."""
+        return self._with(volatile=True)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only this server's sockets."""
+        return self._with(local=True)
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Ask for compression (where the transport negotiated it)."""
+        return self._with(compress=compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Make :meth:`emit_with_ack` fail after ``seconds``."""
+        return self._with(timeout=seconds)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` with ``args`` to the selected sockets: encoded once for all."""
+        if event in RESERVED_EVENTS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        self.adapter.broadcast(Packet(PacketType.EVENT, data=[event, *args]), self.options)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        """Send ``event`` and gather the answers of every selected socket (a list, in arrival
+        order). Raises :class:`~roomcast.engine.errors.AckTimeoutError` after ``timeout``
+        seconds, carrying the answers received in ``.responses``."""
+        if event in RESERVED_EVENTS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        collector = BroadcastAckCollector(
+            future, self.flags.timeout, single=self.flags.expect_single_response
+        )
+        packet = Packet(PacketType.EVENT, data=[event, *args])
+        self.adapter.broadcast_with_ack(packet, self.options, collector.client_count, collector.ack)
+        ack_id = packet.id
+        if ack_id is not None:
+            collector.on_timeout = lambda: self._forget(ack_id)
+        if not collector.done:
+            collector.server_count(await self.adapter.server_count())
+        return await future
+
+    def _forget(self, ack_id: int) -> None:
+        for socket in self.adapter.nsp.sockets.values():
+            socket.forget_ack(ack_id)
+
+    async def fetch_sockets(self) -> list[Any]:
+        """The selected sockets."""
+        return await self.adapter.fetch_sockets(self.options)
+
+    async def all_sockets(self) -> set[str]:
+        """The ids of the selected local sockets."""
+        return self.adapter.sockets(self.rooms)
+
+    def sockets_join(self, room: str | Collection[str]) -> None:
+        """Make the selected sockets join ``room`` (one or several)."""
+        self.adapter.add_sockets(self.options, _rooms(room))
+
+    def sockets_leave(self, room: str | Collection[str]) -> None:
+        """Make the selected sockets leave ``room`` (one or several)."""
+        self.adapter.del_sockets(self.options, _rooms(room))
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect the selected sockets (``close``: close their whole connections)."""
+        self.adapter.disconnect_sockets(self.options, close)
+
+    def __repr__(self) -> str:
+        return (
+            f"<BroadcastOperator nsp={self.adapter.nsp.name} rooms={sorted(self.rooms)} "
+            f"except={sorted(self.except_rooms)} flags={self.flags}>"
+        )

@@ -1,0 +1,340 @@
+"""Namespaces: each has its own sockets, rooms (adapter), connect middleware and handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..protocol.errors import ReservedEventName
+from ..protocol.socketio import Packet, PacketType
+from ..rooms.adapter import Adapter, BroadcastOptions
+from ..rooms.memory import MemoryAdapter
+from .broadcast import BroadcastOperator
+from .errors import ConnectionRefused
+from .prepared import PreparedMessage
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .server import Server
+    from .socket import Socket
+
+__all__ = ["Namespace", "ParentNamespace"]
+
+logger = logging.getLogger("roomcast")
+
+F = TypeVar("F", bound=Callable[..., Any])
+Middleware = Callable[["Socket"], "Awaitable[None] | None"]
+"""``mw(socket)``: return to accept; raise :class:`ConnectionRefused` to refuse."""
+
+NAMESPACE_EVENTS = frozenset({"connect", "connection", "disconnecting", "disconnect"})
+"""Events handled on the namespace itself, not sent by clients."""
+RESERVED_NAMESPACE_EMITS = frozenset({"connect", "connection", "new_namespace"})
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Run ``coro`` in the background, keeping a reference until it is done."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+def takes_ack(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` declares a keyword-only ``ack`` parameter (it answers acks itself)."""
+    try:
+        param = inspect.signature(fn).parameters.get("ack")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def ack_args(result: Any) -> tuple[Any, ...]:
+    """The ack arguments a handler's return value stands for: ``None`` -> none, a tuple ->
+    several, anything else -> one."""
+    if result is None:
+        return ()
+    if isinstance(result, tuple):
+        return result
+    return (result,)
+
+
+def call_handler(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    what: str,
+    socket_id: str,
+    ack: Callable[..., None] | None = None,
+    pass_ack: bool = False,
+) -> None:
+    """Call a user handler, sync or async, never letting its exception escape.
+
+    With ``ack``: if ``pass_ack`` the handler gets ``ack=`` to answer itself, otherwise its
+    return value (awaited if need be) answers the ack.
+    """
+    try:
+        result = fn(*args, ack=ack) if pass_ack and ack is not None else fn(*args)
+    except Exception:
+        logger.exception("%s handler failed (socket %s)", what, socket_id)
+        return
+    if inspect.isawaitable(result):
+        spawn(_finish(result, what, socket_id, None if pass_ack else ack))
+    elif ack is not None and not pass_ack:
+        ack(*ack_args(result))
+
+
+async def _finish(
+    result: Awaitable[Any], what: str, socket_id: str, ack: Callable[..., None] | None
+) -> None:
+    try:
+        value = await result
+    except Exception:
+        logger.exception("%s handler failed (socket %s)", what, socket_id)
+        return
+    if ack is not None:
+        ack(*ack_args(value))
+
+
+class Namespace:
+    """A communication channel multiplexed on the connections: ``io.of("/chat")``.
+
+    ``on("connection")`` handlers get ``(socket)``; ``on("disconnecting")`` and
+    ``on("disconnect")`` handlers get ``(socket, reason)``; any other event's handlers get
+    ``(socket, *args)`` for every socket of the namespace, and their return value answers the
+    client's ack (declare a keyword-only ``ack`` parameter to answer later instead).
+    """
+
+    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+        self.server = server
+        self.name = name
+        self.parent = parent
+        self.sockets: dict[str, Socket] = {}
+        """The connected sockets by id."""
+        self._middlewares: list[Middleware] = []
+        self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
+        self._ids = 0
+        self.adapter: Adapter = self._make_adapter()
+
+    def _make_adapter(self) -> Adapter:
+        return self.server.adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name} sockets={len(self.sockets)}>"
+
+    # what the adapter needs
+
+    def prepare(self, messages: Sequence[str | bytes]) -> PreparedMessage:
+        """Wrap encoded messages once for every recipient of a broadcast."""
+        return PreparedMessage(messages)
+
+    def next_ack_id(self) -> int:
+        """A fresh ack id (one counter per namespace, as in Node)."""
+        ack_id = self._ids
+        self._ids += 1
+        return ack_id
+
+    # registration
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a connect middleware (usable as a decorator). They run in order, before
+        ``connection``; raising :class:`ConnectionRefused` refuses the connection."""
+        self._middlewares.append(middleware)
+        return middleware
+
+    def on(self, event: str, handler: F | None = None) -> Any:
+        """Register ``handler`` for ``event``; without ``handler``, return a decorator."""
+        if handler is None:
+
+            def decorator(fn: F) -> F:
+                self.on(event, fn)
+                return fn
+
+            return decorator
+        self._handlers.setdefault(event, []).append((handler, takes_ack(handler)))
+        return handler
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove one handler of ``event``, or all of them."""
+        if handler is None:
+            self._handlers.pop(event, None)
+            return
+        handlers = self._handlers.get(event, [])
+        self._handlers[event] = [h for h in handlers if h[0] is not handler]
+
+    def handlers(self, event: str) -> list[tuple[Callable[..., Any], bool]]:
+        """The handlers of ``event`` (a parent namespace's first), as ``(fn, takes_ack)``."""
+        own = self._handlers.get(event)
+        if self.parent is None:
+            return own or []
+        inherited = self.parent.handlers(event)
+        return inherited + own if own else inherited
+
+    def middlewares(self) -> list[Middleware]:
+        """The connect middleware chain (a parent namespace's first)."""
+        if self.parent is None:
+            return self._middlewares
+        return self.parent.middlewares() + self._middlewares
+
+    # broadcasting
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.adapter)
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Target a room (or rooms) for the next broadcast."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Exclude a room (or rooms) from the next broadcast."""
+        return self._operator().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Broadcast that drops the packet for sockets that cannot take it now."""
+        return self._operator().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast to this server's sockets only."""
+        return self._operator().local
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Broadcast with compression on or off."""
+        return self._operator().compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Broadcast ``emit_with_ack`` that fails after ``seconds``."""
+        return self._operator().timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every socket of the namespace."""
+        self._operator().emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        """Send a ``message`` event to every socket."""
+        self.emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to every socket and return every answer (see :meth:`timeout`)."""
+        result: list[Any] = await self._operator().emit_with_ack(event, *args)
+        return result
+
+    async def fetch_sockets(self) -> list[Any]:
+        """The sockets of the namespace (across servers with a cluster adapter)."""
+        return await self._operator().fetch_sockets()
+
+    async def all_sockets(self) -> set[str]:
+        """The ids of the namespace's local sockets."""
+        return self.adapter.sockets()
+
+    def sockets_join(self, room: str | Collection[str]) -> None:
+        """Make every socket join ``room``."""
+        self._operator().sockets_join(room)
+
+    def sockets_leave(self, room: str | Collection[str]) -> None:
+        """Make every socket leave ``room``."""
+        self._operator().sockets_leave(room)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket (``close``: close their whole connections)."""
+        self._operator().disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to this namespace on the other servers of the cluster (through the
+        adapter; nothing happens with a single server)."""
+        if event in RESERVED_NAMESPACE_EMITS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        self.adapter.server_side_emit([event, *args])
+
+    # connecting sockets
+
+    def _add(self, client: Client, auth: dict[str, Any]) -> None:
+        """Run the middleware for a new socket of ``client``, then connect it or refuse it."""
+        from .socket import Socket
+
+        socket = Socket(self, client, auth)
+        middlewares = self.middlewares()
+        if not middlewares:
+            self._do_connect(socket)
+            return
+        spawn(self._run_middlewares(socket, middlewares))
+
+    async def _run_middlewares(self, socket: Socket, middlewares: list[Middleware]) -> None:
+        error: dict[str, Any] | None = None
+        for middleware in middlewares:
+            try:
+                result = middleware(socket)
+                if inspect.isawaitable(result):
+                    await result
+            except ConnectionRefused as exc:
+                error = {"message": exc.message, "data": exc.data}
+                break
+            except Exception:
+                logger.exception("connect middleware failed (namespace %s)", self.name)
+                error = {"message": "Internal server error", "data": None}
+                break
+        if socket.client.closed:
+            return
+        if error is not None:
+            if error["data"] is None:
+                del error["data"]
+            socket.send_packet(Packet(PacketType.CONNECT_ERROR, data=error))
+            return
+        self._do_connect(socket)
+
+    def _do_connect(self, socket: Socket) -> None:
+        self.sockets[socket.id] = socket
+        socket._on_connect()
+        socket.client._on_socket_connected(socket)
+        for handler, _ in self.handlers("connect") + self.handlers("connection"):
+            call_handler(handler, (socket,), what="connection", socket_id=socket.id)
+
+    def _remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+        parent = self.parent
+        if parent is not None and not self.sockets and self.server.cleanup_empty_child_namespaces:
+            parent.children.discard(self)
+            self.server._unregister(self)
+
+
+class ParentNamespace(Namespace):
+    """The namespace made by ``io.of(regex)`` or ``io.of(callable)``: it makes a child namespace
+    for each matching name a client connects to. Its middleware and handlers apply to every
+    child; its broadcasts reach every child."""
+
+    _count = 0
+
+    def __init__(self, server: Server) -> None:
+        ParentNamespace._count += 1
+        self.children: set[Namespace] = set()
+        super().__init__(server, f"/_{ParentNamespace._count - 1}")
+
+    def _make_adapter(self) -> Adapter:
+        return _ParentAdapter(self)
+
+    def create_child(self, name: str) -> Namespace:
+        """Make (and register on the server) the child namespace ``name``."""
+        child = Namespace(self.server, name, parent=self)
+        self.children.add(child)
+        self.server._register(child)
+        return child
+
+    async def fetch_sockets(self) -> list[Any]:
+        raise NotImplementedError("fetch_sockets() is not supported on parent namespaces")
+
+
+class _ParentAdapter(MemoryAdapter):
+    """Sends a parent namespace's broadcasts to each of its children."""
+
+    nsp: ParentNamespace
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        for child in list(self.nsp.children):
+            child.adapter.broadcast(Packet(packet.type, child.name, packet.data, packet.id), opts)

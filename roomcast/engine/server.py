@@ -1,0 +1,287 @@
+"""The Socket.IO server: namespaces over an Engine.IO engine, listening on a port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar
+
+from ..rooms.adapter import Adapter
+from ..rooms.memory import MemoryAdapter
+from .broadcast import BroadcastOperator
+from .client import Client
+from .cors import CorsOptions
+from .engine import Engine
+from .listener import Listener
+from .namespace import Middleware, Namespace, ParentNamespace, spawn
+from .reasons import SERVER_SHUTTING_DOWN
+from .session import Session
+
+__all__ = ["NamespaceMatcher", "Server"]
+
+logger = logging.getLogger("roomcast")
+
+F = TypeVar("F", bound=Callable[..., Any])
+NamespaceMatcher = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
+"""``matcher(name, auth)``: whether a client may connect to (and create) namespace ``name``."""
+AdapterFactory = Callable[[Namespace], Adapter]
+
+
+class Server:
+    """A Socket.IO v4 server (protocol 5) with Node socket.io 4.8's behaviour.
+
+    ``Server(**engine_options)`` passes Engine.IO options (``ping_interval``, ``max_payload``,
+    ``transports``, ``cors``... see :class:`~roomcast.engine.options.EngineOptions`) to its
+    engine; ``cors_origins`` is a shorthand for ``cors=CorsOptions(origins=...)``. The main
+    namespace ``/`` is the server itself: ``io.on``, ``io.use``, ``io.emit``, ``io.to``... act
+    on it. ``connect_timeout`` (seconds) closes a connection that joins no namespace in time.
+    """
+
+    def __init__(
+        self,
+        *,
+        cors_origins: str | Sequence[str | re.Pattern[str]] | None = None,
+        connect_timeout: float = 45.0,
+        adapter: AdapterFactory = MemoryAdapter,
+        cleanup_empty_child_namespaces: bool = False,
+        max_attachments: int = 10,
+        **engine_options: Any,
+    ) -> None:
+        if cors_origins is not None and "cors" not in engine_options:
+            engine_options["cors"] = CorsOptions(origins=cors_origins)
+        self.engine = Engine(**engine_options)
+        self.engine.on_connection = self._on_connection
+        self.connect_timeout = connect_timeout
+        self.adapter_factory = adapter
+        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
+        self.max_attachments = max_attachments
+        self._nsps: dict[str, Namespace] = {}
+        self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
+        self._listener: Listener | None = None
+        self._own_listener = False
+        self._started = False
+        self.sockets: Namespace = self.of("/")
+        """The main namespace ``/``."""
+
+    def __repr__(self) -> str:
+        return f"<Server nsps={sorted(self._nsps)}>"
+
+    # namespaces
+
+    def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace:
+        """The namespace ``name`` (made on first use). With a compiled regex or a callable
+        ``(name, auth) -> bool`` (sync or async), a parent namespace whose children are made
+        when a client connects to a matching name; its handlers and middleware apply to
+        them all."""
+        if not isinstance(name, str):
+            parent = ParentNamespace(self)
+            self._parents.append((name, parent))
+            return parent
+        if not name.startswith("/"):
+            name = "/" + name
+        nsp = self._nsps.get(name)
+        if nsp is not None:
+            return nsp
+        for matcher, parent in self._parents:
+            if isinstance(matcher, re.Pattern) and matcher.search(name):
+                return parent.create_child(name)
+        nsp = Namespace(self, name)
+        self._register(nsp)
+        return nsp
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        """The namespaces by name (children of dynamic ones included)."""
+        return dict(self._nsps)
+
+    def _register(self, nsp: Namespace) -> None:
+        self._nsps[nsp.name] = nsp
+        if self._started:
+            spawn(nsp.adapter.init())
+
+    def _unregister(self, nsp: Namespace) -> None:
+        if self._nsps.get(nsp.name) is nsp:
+            del self._nsps[nsp.name]
+            spawn(nsp.adapter.close())
+
+    def _match_dynamic(
+        self, name: str, auth: dict[str, Any], start: int = 0
+    ) -> Namespace | Awaitable[Namespace | None] | None:
+        """The child namespace for ``name`` if a parent accepts it (a coroutine if a matcher
+        is async)."""
+        for index in range(start, len(self._parents)):
+            matcher, parent = self._parents[index]
+            if isinstance(matcher, re.Pattern):
+                allowed: Any = matcher.search(name) is not None
+            else:
+                try:
+                    allowed = matcher(name, auth)
+                except Exception:
+                    logger.exception("namespace matcher failed for %r", name)
+                    continue
+            if inspect.isawaitable(allowed):
+                return self._match_async(name, auth, index, allowed)
+            if allowed:
+                return self._nsps.get(name) or parent.create_child(name)
+        return None
+
+    async def _match_async(
+        self, name: str, auth: dict[str, Any], index: int, pending: Awaitable[bool]
+    ) -> Namespace | None:
+        try:
+            allowed = await pending
+        except Exception:
+            logger.exception("namespace matcher failed for %r", name)
+            allowed = False
+        if allowed:
+            return self._nsps.get(name) or self._parents[index][1].create_child(name)
+        rest = self._match_dynamic(name, auth, index + 1)
+        return await rest if inspect.isawaitable(rest) else rest
+
+    # the main namespace
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a connect middleware to the main namespace (see :meth:`Namespace.use`)."""
+        return self.sockets.use(middleware)
+
+    def on(self, event: str, handler: F | None = None) -> Any:
+        """Register a handler on the main namespace (see :meth:`Namespace.on`)."""
+        return self.sockets.on(event, handler)
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Target a room of the main namespace."""
+        return self.sockets.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Exclude a room of the main namespace."""
+        return self.sockets.except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """A volatile broadcast on the main namespace."""
+        return self.sockets.volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """A broadcast to this server's sockets of the main namespace."""
+        return self.sockets.local
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """A broadcast with compression on or off."""
+        return self.sockets.compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """A broadcast whose ``emit_with_ack`` fails after ``seconds``."""
+        return self.sockets.timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every socket of the main namespace."""
+        self.sockets.emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        """Send a ``message`` event to every socket of the main namespace."""
+        self.sockets.send(*args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to every socket of the main namespace and gather the answers."""
+        return await self.sockets.emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Any]:
+        """The sockets of the main namespace."""
+        return await self.sockets.fetch_sockets()
+
+    def sockets_join(self, room: str | Collection[str]) -> None:
+        """Make every socket of the main namespace join ``room``."""
+        self.sockets.sockets_join(room)
+
+    def sockets_leave(self, room: str | Collection[str]) -> None:
+        """Make every socket of the main namespace leave ``room``."""
+        self.sockets.sockets_leave(room)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of the main namespace."""
+        self.sockets.disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the main namespace of the other servers (see the adapter)."""
+        self.sockets.server_side_emit(event, *args)
+
+    # connections
+
+    def _on_connection(self, session: Session) -> None:
+        Client(self, session)
+
+    # serving
+
+    @property
+    def listener(self) -> Listener:
+        """The HTTP listener serving this server (made on first use): add routes to it."""
+        if self._listener is None:
+            self._listener = Listener()
+            self._listener.mount(self.engine)
+            self._own_listener = True
+        return self._listener
+
+    def attach(self, listener: Listener, path: str | None = None) -> Server:
+        """Serve on ``listener`` (shared with other engines) at ``path`` (default: the
+        engine's ``path`` option)."""
+        listener.mount(self.engine, path)
+        self._listener = listener
+        self._own_listener = False
+        return self
+
+    async def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            for nsp in list(self._nsps.values()):
+                await nsp.adapter.init()
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Listener:
+        """Start listening on ``host:port`` (``0``: any free port, see ``io.listener.port``)."""
+        await self._start()
+        listener = self.listener
+        await listener.start(host, port)
+        return listener
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Server]:
+        """``async with io.serve(host, port):`` listen, then close gracefully on exit."""
+        await self.listen(host, port)
+        try:
+            yield self
+        finally:
+            await self.close()
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking)."""
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            async with self.serve(host, port):
+                await stop.wait()
+
+        asyncio.run(main())
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Disconnect every socket (``server shutting down``), close the adapters and the
+        engine (and the listener, if this server made it)."""
+        for nsp in list(self._nsps.values()):
+            for socket in list(nsp.sockets.values()):
+                socket._on_close(SERVER_SHUTTING_DOWN)
+            await nsp.adapter.close()
+        if self._own_listener and self._listener is not None:
+            await self._listener.close(timeout)
+        else:
+            await self.engine.close(timeout)
+        self._started = False

@@ -1,0 +1,475 @@
+"""A socket: one client connected to one namespace over one Engine.IO session."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..protocol.errors import ReservedEventName
+from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
+from ..rooms.adapter import Adapter, BroadcastFlags
+from .acks import AckCallback, AckSender, AckWaiter, PendingAcks
+from .broadcast import BroadcastOperator
+from .errors import AckTimeoutError, SocketDisconnected
+from .handshake import Handshake, js_date
+from .namespace import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .namespace import Namespace
+    from .server import Server
+    from .session import Session
+
+__all__ = ["PacketMiddleware", "Socket", "SocketEmitter", "new_id"]
+
+logger = logging.getLogger("roomcast")
+
+F = TypeVar("F", bound=Callable[..., Any])
+PacketMiddleware = Callable[[list[Any]], Any]
+"""``mw([event, *args])``, sync or async: return to let the packet through, raise to refuse it
+(the exception goes to the socket's ``error`` handlers)."""
+
+SOCKET_EVENTS = frozenset({"disconnecting", "disconnect", "error"})
+"""Events a socket emits itself; a client cannot trigger them."""
+
+
+def new_id() -> str:
+    """A random socket id: 15 random bytes in URL-safe base64 (20 characters, like Node's)."""
+    return base64.urlsafe_b64encode(os.urandom(15)).decode()
+
+
+class Socket:
+    """One client in one namespace. ``id`` is its own per-namespace id (not the Engine.IO sid)
+    and the name of a room it is always in."""
+
+    __slots__ = (
+        "_acks",
+        "_any",
+        "_any_outgoing",
+        "_handlers",
+        "_middlewares",
+        "_rooms_at_close",
+        "client",
+        "connected",
+        "data",
+        "handshake",
+        "id",
+        "nsp",
+        "pid",
+        "recovered",
+    )
+
+    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any]) -> None:
+        self.nsp = nsp
+        self.client = client
+        self.id = new_id()
+        self.pid: str | None = None
+        """Private session id, for connection state recovery (not issued yet)."""
+        self.recovered = False
+        self.connected = False
+        self.data: dict[str, Any] = {}
+        """Free per-socket storage, e.g. the user a middleware authenticated."""
+        self.handshake = _handshake(client.session, auth)
+        self._acks: PendingAcks | None = None
+        self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] | None = None
+        self._any: list[Callable[..., Any]] | None = None
+        self._any_outgoing: list[Callable[..., Any]] | None = None
+        self._middlewares: list[PacketMiddleware] | None = None
+        self._rooms_at_close: set[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} nsp={self.nsp.name} connected={self.connected}>"
+
+    @property
+    def server(self) -> Server:
+        """The Socket.IO server."""
+        return self.nsp.server
+
+    @property
+    def adapter(self) -> Adapter:
+        """The namespace's adapter."""
+        return self.nsp.adapter
+
+    @property
+    def conn(self) -> Session:
+        """The Engine.IO session under this socket (shared by its sockets in other namespaces)."""
+        return self.client.session
+
+    @property
+    def disconnected(self) -> bool:
+        """Not :attr:`connected`."""
+        return not self.connected
+
+    @property
+    def rooms(self) -> set[str]:
+        """The rooms the socket is in (a copy). Once disconnected: the rooms it was in when the
+        disconnection began, so ``disconnecting`` handlers, sync or async, still see them."""
+        if self._rooms_at_close is not None:
+            return set(self._rooms_at_close)
+        return self.nsp.adapter.socket_rooms(self.id)
+
+    # handlers
+
+    def on(self, event: str, handler: F | None = None) -> Any:
+        """Register ``handler(*args)`` for ``event`` on this socket only (``disconnecting`` and
+        ``disconnect`` get ``(reason)``, ``error`` gets the exception); without ``handler``,
+        return a decorator. The return value answers the client's ack, unless the handler
+        declares a keyword-only ``ack`` parameter."""
+        if handler is None:
+
+            def decorator(fn: F) -> F:
+                self.on(event, fn)
+                return fn
+
+            return decorator
+        if self._handlers is None:
+            self._handlers = {}
+        self._handlers.setdefault(event, []).append((handler, takes_ack(handler)))
+        return handler
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove one handler of ``event``, or all of them."""
+        if self._handlers is None:
+            return
+        if handler is None:
+            self._handlers.pop(event, None)
+        else:
+            kept = [h for h in self._handlers.get(event, []) if h[0] is not handler]
+            self._handlers[event] = kept
+
+    def on_any(self, listener: F) -> F:
+        """Call ``listener(event, *args)`` for every incoming event (before the handlers)."""
+        if self._any is None:
+            self._any = []
+        self._any.append(listener)
+        return listener
+
+    def off_any(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one catch-all listener, or all of them."""
+        if self._any is not None:
+            self._any = [] if listener is None else [x for x in self._any if x is not listener]
+
+    def on_any_outgoing(self, listener: F) -> F:
+        """Call ``listener(event, *args)`` for every event sent to this socket."""
+        if self._any_outgoing is None:
+            self._any_outgoing = []
+        self._any_outgoing.append(listener)
+        return listener
+
+    def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one outgoing catch-all listener, or all of them."""
+        if self._any_outgoing is not None:
+            kept = [] if listener is None else [x for x in self._any_outgoing if x is not listener]
+            self._any_outgoing = kept
+
+    def use(self, middleware: PacketMiddleware) -> PacketMiddleware:
+        """Add a per-packet middleware: ``mw([event, *args])`` runs, in order, before the
+        handlers of each incoming event; raising refuses the packet."""
+        if self._middlewares is None:
+            self._middlewares = []
+        self._middlewares.append(middleware)
+        return middleware
+
+    # rooms
+
+    def join(self, rooms: str | Collection[str]) -> None:
+        """Join one room or several."""
+        if not self.connected and self._rooms_at_close is not None:
+            return
+        self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
+
+    def leave(self, room: str) -> None:
+        """Leave one room."""
+        self.nsp.adapter.del_(self.id, room)
+
+    def leave_all(self) -> None:
+        """Leave every room (the socket's own room too)."""
+        self.nsp.adapter.del_all(self.id)
+
+    # sending
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` with ``args`` (JSON values, bytes anywhere) to this client."""
+        SocketEmitter(self).emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        """Send a ``message`` event."""
+        self.emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send ``event`` and return the client's answer (``None`` for none, one value, or a
+        tuple of several). Raises :class:`AckTimeoutError` after ``timeout`` seconds and
+        :class:`SocketDisconnected` if the socket disconnects first."""
+        return await SocketEmitter(self, BroadcastFlags(timeout=timeout)).emit_with_ack(
+            event, *args
+        )
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """An emitter whose ``emit_with_ack`` fails after ``seconds``."""
+        return SocketEmitter(self, BroadcastFlags(timeout=seconds))
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """An emitter that drops the packet if the connection cannot take it now."""
+        return SocketEmitter(self, BroadcastFlags(volatile=True))
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """An emitter with compression on or off."""
+        return SocketEmitter(self, BroadcastFlags(compress=compress))
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.nsp.adapter, except_rooms=frozenset((self.id,)))
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Broadcast to ``room`` (one or several), this socket excluded."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Broadcast to everyone but ``room`` and this socket."""
+        return self._operator().except_(room)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Broadcast to every socket of the namespace but this one."""
+        return self._operator()
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast to this server's sockets but this one."""
+        return self._operator().local
+
+    def send_packet(self, packet: Packet, volatile: bool = False) -> None:
+        """Encode ``packet`` for this socket's namespace and queue it on the session."""
+        packet.nsp = self.nsp.name
+        self.client.write(encode_packet(packet), volatile)
+
+    def deliver(self, packet: Packet, prepared: object, volatile: bool) -> bool:
+        """Queue a broadcast packet already encoded and prepared for every recipient."""
+        if self._any_outgoing:
+            self._notify_outgoing(packet.data)
+        return self.client.write_prepared(prepared, volatile)
+
+    def _notify_outgoing(self, data: list[Any]) -> None:
+        for listener in list(self._any_outgoing or ()):
+            call_handler(listener, data, what="on_any_outgoing", socket_id=self.id)
+
+    # acks
+
+    def _pending(self) -> PendingAcks:
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = PendingAcks()
+        return acks
+
+    def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
+        """Call ``callback(args)`` when the client answers ``ack_id``."""
+        self._pending().add(ack_id, callback)
+
+    def forget_ack(self, ack_id: int) -> None:
+        """Stop waiting for ``ack_id``."""
+        if self._acks is not None:
+            self._acks.discard(ack_id)
+
+    def _ack_timed_out(self, ack_id: int, waiter: AckWaiter) -> None:
+        self.forget_ack(ack_id)
+        waiter.fail(AckTimeoutError())
+
+    # incoming
+
+    def _on_connect(self) -> None:
+        self.connected = True
+        self.join(self.id)
+        data: dict[str, Any] = {"sid": self.id}
+        if self.pid is not None:
+            data["pid"] = self.pid
+        self.send_packet(Packet(PacketType.CONNECT, data=data))
+
+    def _on_packet(self, packet: Packet) -> None:
+        kind = packet.type
+        if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
+            self._on_event(packet)
+        elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
+            if self._acks is not None and packet.id is not None:
+                self._acks.resolve(packet.id, packet.data if packet.data is not None else [])
+        elif kind is PacketType.DISCONNECT:
+            self._on_close("client namespace disconnect")
+
+    def _on_event(self, packet: Packet) -> None:
+        data: list[Any] = packet.data
+        ack = None if packet.id is None else AckSender(packet.id, self.send_packet)
+        if self._any:
+            for listener in list(self._any):
+                call_handler(listener, data, what="on_any", socket_id=self.id)
+        if self._middlewares:
+            spawn(self._run_middlewares(data, ack))
+        else:
+            self._dispatch(data, ack)
+
+    async def _run_middlewares(self, data: list[Any], ack: AckSender | None) -> None:
+        for middleware in list(self._middlewares or ()):
+            try:
+                result = middleware(data)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._on_error(exc)
+                return
+        self._dispatch(data, ack)
+
+    def _dispatch(self, data: list[Any], ack: AckSender | None) -> None:
+        if not self.connected:
+            return
+        event = data[0]
+        args = data[1:]
+        what = f"event {event!r}"
+        if event not in NAMESPACE_EVENTS:
+            for fn, pass_ack in self.nsp.handlers(event):
+                call_handler(
+                    fn, (self, *args), what=what, socket_id=self.id, ack=ack, pass_ack=pass_ack
+                )
+        if self._handlers is not None and event not in SOCKET_EVENTS:
+            for fn, pass_ack in list(self._handlers.get(event, ())):
+                call_handler(fn, args, what=what, socket_id=self.id, ack=ack, pass_ack=pass_ack)
+
+    def _on_error(self, exc: BaseException) -> None:
+        handlers = self._handlers.get("error") if self._handlers else None
+        if not handlers:
+            logger.info("socket %s: %s", self.id, exc)
+            return
+        for fn, _ in list(handlers):
+            call_handler(fn, (exc,), what="error", socket_id=self.id)
+
+    def _emit_reserved(self, event: str, reason: str, description: Any) -> None:
+        for fn, _ in self.nsp.handlers(event):
+            call_handler(fn, (self, reason), what=event, socket_id=self.id)
+        if self._handlers is not None:
+            for fn, _ in list(self._handlers.get(event, ())):
+                call_handler(fn, (reason,), what=event, socket_id=self.id)
+
+    def _on_close(self, reason: str, description: Any = None) -> None:
+        """The socket leaves its namespace for ``reason`` (Node's reason strings)."""
+        if not self.connected:
+            return
+        self._emit_reserved("disconnecting", reason, description)
+        self._rooms_at_close = self.nsp.adapter.socket_rooms(self.id)
+        self.nsp.adapter.del_all(self.id)
+        self.nsp._remove(self)
+        self.client._remove(self)
+        self.connected = False
+        if self._acks is not None:
+            self._acks.close()
+        self._emit_reserved("disconnect", reason, description)
+
+    def _cleanup(self) -> None:
+        """Forget a socket that never connected (refused, or its connection closed first)."""
+        self.nsp.adapter.del_all(self.id)
+        self.nsp._remove(self)
+        self._rooms_at_close = set()
+
+    def disconnect(self, close: bool = False) -> Socket:
+        """Leave the namespace (the client sees ``io server disconnect``); with ``close``,
+        close the whole connection and every namespace on it."""
+        if not self.connected:
+            return self
+        if close:
+            self.client._disconnect()
+        else:
+            self.send_packet(Packet(PacketType.DISCONNECT))
+            self._on_close("server namespace disconnect")
+        return self
+
+
+class SocketEmitter:
+    """``socket.timeout(s)``, ``socket.volatile``, ``socket.compress(c)``: an emit with flags."""
+
+    __slots__ = ("flags", "socket")
+
+    def __init__(self, socket: Socket, flags: BroadcastFlags = BroadcastFlags()) -> None:  # noqa: B008
+        self.socket = socket
+        self.flags = flags
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """Also fail ``emit_with_ack`` after ``seconds``."""
+        return SocketEmitter(self.socket, _replace(self.flags, timeout=seconds))
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """Also drop the packet if the connection cannot take it now."""
+        return SocketEmitter(self.socket, _replace(self.flags, volatile=True))
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """Also set compression."""
+        return SocketEmitter(self.socket, _replace(self.flags, compress=compress))
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Broadcast with these flags to every socket of the namespace but this one."""
+        socket = self.socket
+        return BroadcastOperator(
+            socket.nsp.adapter, frozenset(), frozenset((socket.id,)), self.flags
+        )
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Broadcast with these flags to ``room``, this socket excluded."""
+        return self.broadcast.to(room)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the socket with these flags."""
+        if event in RESERVED_EVENTS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        socket = self.socket
+        data = [event, *args]
+        if socket._any_outgoing:
+            socket._notify_outgoing(data)
+        socket.send_packet(Packet(PacketType.EVENT, data=data), self.flags.volatile)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        """Send ``event`` and return the client's answer (see :meth:`Socket.emit_with_ack`)."""
+        if event in RESERVED_EVENTS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        socket = self.socket
+        if not socket.connected:
+            raise SocketDisconnected("the socket is not connected")
+        loop = asyncio.get_running_loop()
+        ack_id = socket.nsp.next_ack_id()
+        waiter = AckWaiter(loop.create_future())
+        if self.flags.timeout is not None:
+            waiter.timer = loop.call_later(
+                self.flags.timeout, socket._ack_timed_out, ack_id, waiter
+            )
+        socket.expect_ack(ack_id, waiter)
+        data = [event, *args]
+        if socket._any_outgoing:
+            socket._notify_outgoing(data)
+        socket.send_packet(Packet(PacketType.EVENT, data=data, id=ack_id), self.flags.volatile)
+        return await waiter.future
+
+
+def _replace(flags: BroadcastFlags, **changes: Any) -> BroadcastFlags:
+    return dataclasses.replace(flags, **changes)
+
+
+def _handshake(session: Session, auth: dict[str, Any]) -> Handshake:
+    request = session.request
+    now = time.time()
+    address = request.remote_address[0] if request.remote_address else None
+    return Handshake(
+        headers=request.headers,
+        query=request.query,
+        auth=auth,
+        address=address,
+        time=js_date(now),
+        issued=int(now * 1000),
+        url=request.url,
+        secure=request.secure,
+        xdomain="origin" in request.headers,
+    )
