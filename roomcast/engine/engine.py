@@ -1,0 +1,399 @@
+"""The Engine.IO server: checks requests like Node's engine.io 6, makes sessions, feeds transports.
+
+Usable on its own, like Node's ``engine.io`` package::
+
+    engine = Engine(path="/engine.io/")
+
+    @engine.on("connection")
+    def connected(session: Session) -> None:
+        session.send("hello")
+
+    @engine.on("message")
+    def message(session: Session, data: str | bytes) -> None:
+        session.send(data)
+
+    async with Listener() as listener:
+        listener.mount(engine)
+        await listener.start("127.0.0.1", 8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import inspect
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..protocol.jsoncodec import dumps
+from .cors import cors_headers, preflight
+from .http import HttpProtocol, Request, Response
+from .options import EngineOptions
+from .polling import PollingTransport
+from .reasons import SERVER_SHUTTING_DOWN
+from .session import Session
+from .websocket import WebSocketTransport, handshake
+
+__all__ = ["ERROR_MESSAGES", "Engine"]
+
+logger = logging.getLogger("roomcast.engine")
+
+(
+    UNKNOWN_TRANSPORT,
+    UNKNOWN_SID,
+    BAD_HANDSHAKE_METHOD,
+    BAD_REQUEST,
+    FORBIDDEN,
+    UNSUPPORTED_PROTOCOL,
+) = range(6)
+ERROR_MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL: "Unsupported protocol version",
+}
+"""Node engine.io's error codes and the messages of their JSON bodies."""
+
+_INVALID_HEADER_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+Headers = list[tuple[str, str]]
+_Refusal = tuple[int, str | None]
+
+
+def _call(handler: Callable[..., Any], *args: Any) -> None:
+    """Run a user handler; a coroutine it returns runs as a task, errors are logged."""
+    try:
+        result = handler(*args)
+    except Exception:
+        logger.exception("error in engine handler %r", handler)
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        task.add_done_callback(_log_task_error)
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("error in engine handler", exc_info=task.exception())
+
+
+class Engine:
+    """An Engine.IO v4 server: mount it on a :class:`~roomcast.engine.listener.Listener`."""
+
+    def __init__(self, options: EngineOptions | None = None, **kwargs: Any) -> None:
+        if options is None:
+            options = EngineOptions(**kwargs)
+        elif kwargs:
+            options = dataclasses.replace(options, **kwargs)
+        self.options = options
+        self.sessions: dict[str, Session] = {}
+        """Open sessions by sid."""
+        self.on_connection: Callable[[Session], Any] | None = None
+        """Called with each new session, once its open packet is queued."""
+        self._handlers: dict[str, list[Callable[..., Any]]] = {
+            "connection": [],
+            "message": [],
+            "close": [],
+        }
+        self._websockets: set[WebSocketTransport] = set()
+        self._closing = False
+        self._idle: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.options.path} sessions={len(self.sessions)}>"
+
+    # raw-engine API
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register a handler (also usable as a decorator).
+
+        ``"connection"``: ``handler(session)``; ``"message"``: ``handler(session, data)``;
+        ``"close"``: ``handler(session, reason, description)``. Handlers may be coroutines.
+        """
+        if event not in self._handlers:
+            raise ValueError(f"unknown engine event {event!r}")
+
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers[event].append(function)
+            return function
+
+        return register if handler is None else register(handler)
+
+    def _connected(self, session: Session) -> None:
+        handlers = self._handlers
+        message_handlers = handlers["message"]
+        if message_handlers:
+
+            def on_message(data: str | bytes) -> None:
+                for handler in message_handlers:
+                    _call(handler, session, data)
+
+            session.on_message = on_message
+        close_handlers = handlers["close"]
+        if close_handlers:
+
+            def on_close(reason: str, description: str | None) -> None:
+                for handler in close_handlers:
+                    _call(handler, session, reason, description)
+
+            session.on_close = on_close
+        if self.on_connection is not None:
+            _call(self.on_connection, session)
+        for handler in handlers["connection"]:
+            _call(handler, session)
+
+    # requests
+
+    def _cors(self, request: Request) -> Headers:
+        cors = self.options.cors
+        return cors_headers(cors, request) if cors is not None else []
+
+    def _error(self, refusal: _Refusal, headers: Headers) -> Response:
+        code, message = refusal
+        body = dumps({"code": code, "message": message or ERROR_MESSAGES[code]}).encode()
+        logger.debug("refused request: %s", body)
+        status = 403 if code == FORBIDDEN else 400
+        return Response(status, [*headers, ("Content-Type", "application/json")], body)
+
+    def _verify(self, request: Request, *, upgrade: bool) -> _Refusal | None:
+        """Node's ``verify()`` without ``allowRequest``."""
+        query = request.query
+        transport = query.get("transport")
+        if transport not in self.options.transports:
+            return UNKNOWN_TRANSPORT, None
+        origin = request.headers.get("origin")
+        if origin and _INVALID_HEADER_CHAR.search(origin):
+            return BAD_REQUEST, None
+        sid = query.get("sid")
+        if sid:
+            session = self.sessions.get(sid)
+            if session is None:
+                return UNKNOWN_SID, None
+            if not upgrade and session.transport_name != transport:
+                return BAD_REQUEST, None
+            if query.get("EIO") != "4":
+                return BAD_REQUEST, None
+            return None
+        if request.method != "GET":
+            return BAD_HANDSHAKE_METHOD, None
+        if transport == "websocket" and not upgrade:
+            return BAD_REQUEST, None
+        return None
+
+    def _allow(self, request: Request) -> _Refusal | Awaitable[_Refusal | None] | None:
+        allow_request = self.options.allow_request
+        if allow_request is None or request.query.get("sid"):
+            return None
+        result = allow_request(request)
+        if inspect.isawaitable(result):
+
+            async def wait() -> _Refusal | None:
+                return _refusal(await result)
+
+            return wait()
+        return _refusal(result)
+
+    def handle_http(self, request: Request) -> Response | Awaitable[Response]:
+        """Serve a polling request (GET, POST) or a CORS preflight; internal, used by Listener."""
+        headers = self._cors(request)
+        if self.options.cors is not None and request.method == "OPTIONS":
+            return preflight(self.options.cors, request)
+        refusal = self._verify(request, upgrade=False)
+        if refusal is not None:
+            return self._error(refusal, headers)
+        sid = request.query.get("sid")
+        if sid:
+            transport = self.sessions[sid]._transport
+            assert isinstance(transport, PollingTransport)
+            return transport.on_request(request, headers)
+        allowed = self._allow(request)
+        if inspect.isawaitable(allowed):
+            return self._handshake_later(allowed, request, headers)
+        if allowed is not None:
+            return self._error(allowed, headers)
+        return self._handshake_polling(request, headers)
+
+    async def _handshake_later(
+        self, allowed: Awaitable[_Refusal | None], request: Request, headers: Headers
+    ) -> Response:
+        refusal = await allowed
+        if refusal is not None:
+            return self._error(refusal, headers)
+        return await _resolve(self._handshake_polling(request, headers))
+
+    def _handshake_polling(
+        self, request: Request, headers: Headers
+    ) -> Response | asyncio.Future[Response]:
+        if request.query.get("EIO") != "4":
+            return self._error((UNSUPPORTED_PROTOCOL, None), headers)
+        if self._closing:
+            return Response(503, headers)
+        transport = PollingTransport()
+        session = self._new_session(request, transport)
+        transport.session = session
+        response = transport.on_request(request, headers)
+        self._connected(session)
+        return response
+
+    def _new_session(
+        self, request: Request, transport: PollingTransport | WebSocketTransport
+    ) -> Session:
+        sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
+        session = Session(sid, request, transport, self.options, self._session_closed)
+        self.sessions[sid] = session
+        upgrades = (
+            ["websocket"]
+            if (
+                transport.name == "polling"
+                and self.options.allow_upgrades
+                and "websocket" in self.options.transports
+            )
+            else []
+        )
+        options = self.options
+        session._start(
+            "0"
+            + dumps(
+                {
+                    "sid": sid,
+                    "upgrades": upgrades,
+                    "pingInterval": round(options.ping_interval * 1000),
+                    "pingTimeout": round(options.ping_timeout * 1000),
+                    "maxPayload": options.max_payload,
+                }
+            )
+        )
+        return session
+
+    def _session_closed(self, session: Session) -> None:
+        if self.sessions.get(session.sid) is session:
+            del self.sessions[session.sid]
+        self._check_idle()
+
+    # WebSocket
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        """Serve a WebSocket upgrade request; internal, used by Listener."""
+        headers = self._cors(request)
+        refusal = self._verify(request, upgrade=True)
+        if refusal is not None:
+            return self._abort_upgrade(refusal)
+        allowed = self._allow(request)
+        if inspect.isawaitable(allowed):
+            return self._upgrade_later(allowed, request, connection, headers)
+        if allowed is not None:
+            return self._abort_upgrade(allowed)
+        return self._upgrade(request, connection, headers)
+
+    async def _upgrade_later(
+        self,
+        allowed: Awaitable[_Refusal | None],
+        request: Request,
+        connection: HttpProtocol,
+        headers: Headers,
+    ) -> Response | None:
+        refusal = await allowed
+        if refusal is not None:
+            return self._abort_upgrade(refusal)
+        return self._upgrade(request, connection, headers)
+
+    def _abort_upgrade(self, refusal: _Refusal) -> Response:
+        """Node's ``abortUpgrade``: always 400, the message as a text/html body."""
+        code, message = refusal
+        logger.debug("refused upgrade: %s", message or ERROR_MESSAGES[code])
+        body = (message or ERROR_MESSAGES[code]).encode()
+        return Response(400, [("Content-type", "text/html")], body, close=True)
+
+    def _upgrade(
+        self, request: Request, connection: HttpProtocol, headers: Headers
+    ) -> Response | None:
+        sid = request.query.get("sid")
+        if not sid and request.query.get("EIO") != "4":
+            return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
+        if self._closing and not sid:
+            return Response(503, [], close=True)
+        transport, raw = connection.detach()
+        options = self.options
+        ws = handshake(
+            transport,
+            raw,
+            max_payload=options.max_payload,
+            compression=options.websocket_compression,
+            extra_headers=headers,
+            close_timeout=options.websocket_close_timeout,
+            ping_interval=options.websocket_ping_interval,
+        )
+        if ws is None:
+            return None
+        self._websockets.add(ws)
+        ws.on_lost = self._websocket_lost
+        if request.query.get("transport") != "websocket":
+            ws.close()
+            return None
+        if sid:
+            session = self.sessions.get(sid)
+            if session is None or session.closed or session.upgrading or session.upgraded:
+                logger.info("refused websocket for session %s: upgrade not possible", sid)
+                ws.close()
+            elif session.transport_name != "polling":
+                logger.info("refused second websocket for session %s", sid)
+                ws.close()
+            else:
+                ws.session = session
+                session._begin_upgrade(ws)
+                ws.start()
+            return None
+        session = self._new_session(request, ws)
+        ws.session = session
+        self._connected(session)
+        ws.start()
+        return None
+
+    def _websocket_lost(self, ws: WebSocketTransport) -> None:
+        self._websockets.discard(ws)
+        self._check_idle()
+
+    # shutdown
+
+    def _check_idle(self) -> None:
+        if self._idle is not None and not self.sessions and not self._websockets:
+            self._idle.set()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close every session (``server shutting down``) and wait, up to ``timeout``, for them
+        to flush; what is left then is dropped."""
+        self._closing = True
+        self._idle = asyncio.Event()
+        for session in list(self.sessions.values()):
+            session.close(SERVER_SHUTTING_DOWN)
+        self._check_idle()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            logger.info("engine %s: closing did not finish in %.1f s", self.options.path, timeout)
+        for session in list(self.sessions.values()):
+            session._finish(SERVER_SHUTTING_DOWN, None)
+        for ws in list(self._websockets):
+            ws.transport.abort()
+
+
+def _refusal(result: bool | str | None) -> _Refusal | None:
+    if result is True:
+        return None
+    if isinstance(result, str) and result:
+        return FORBIDDEN, result
+    return FORBIDDEN, None
+
+
+async def _resolve(result: Response | Awaitable[Response]) -> Response:
+    if isinstance(result, Response):
+        return result
+    return await result

@@ -1,0 +1,440 @@
+"""A thin HTTP/1.1 front on httptools: one ``asyncio.Protocol`` per TCP connection.
+
+It parses requests (keep-alive, pipelining: answers go out in request order), bounds the header
+size, the body size (per path, asked from the router) and the time a half-sent request may take,
+and hands WebSocket upgrade requests to the router, which may take the TCP transport over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import httptools
+
+__all__ = ["Handler", "HttpProtocol", "Request", "Response", "Router"]
+
+logger = logging.getLogger("roomcast.engine")
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed HTTP request; header names are lower-case, repeated headers joined by ``", "``."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+    remote_address: tuple[str, int] | None = None
+    secure: bool = False
+    url: str = "/"
+    """The raw request target, e.g. ``"/socket.io/?EIO=4&transport=polling"``."""
+    truncated: bool = False
+    """The body passed the size limit: ``body`` is empty; the connection closes after the answer."""
+
+
+@dataclass(slots=True)
+class Response:
+    """An HTTP response; ``Content-Length`` is added when missing."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    close: bool = False
+    """Close the connection once this response is written."""
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+"""A plain HTTP route handler."""
+
+
+class Router(Protocol):
+    """What an :class:`HttpProtocol` asks about each request (a :class:`Listener`)."""
+
+    def body_limit(self, path: str) -> int:
+        """The largest request body accepted on ``path``."""
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        """Answer a plain HTTP request, now or later (a future or a coroutine)."""
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        """Answer an upgrade request, or take the transport over with ``connection.detach()``."""
+
+
+_Pending = asyncio.Future[Response]
+_SERVER_ERROR = Response(500, [], b"")
+
+
+class _Abort(Exception):
+    """Stops feeding the parser (body too large, header too large)."""
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The current time as an HTTP ``Date`` header value (cached for the second)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+def serialize_response(response: Response, *, keep_alive: bool, head: bool = False) -> bytes:
+    """The bytes of ``response`` on the wire, with ``Date``, ``Connection`` and a length."""
+    try:
+        phrase = HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    lines = [f"HTTP/1.1 {response.status} {phrase}"]
+    has_length = False
+    for name, value in response.headers:
+        if name.lower() == "content-length":
+            has_length = True
+        lines.append(f"{name}: {value}")
+    if not has_length and response.status not in (204, 304) and response.status >= 200:
+        lines.append(f"Content-Length: {len(response.body)}")
+    lines.append(f"Date: {http_date()}")
+    if keep_alive:
+        lines.append("Connection: keep-alive")
+        lines.append("Keep-Alive: timeout=5")
+    else:
+        lines.append("Connection: close")
+    lines.append("\r\n")
+    head_bytes = "\r\n".join(lines).encode("latin-1")
+    return head_bytes if head else head_bytes + response.body
+
+
+class HttpProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one TCP connection for a :class:`Router`."""
+
+    __slots__ = (
+        "_body",
+        "_body_limit",
+        "_body_size",
+        "_closing",
+        "_header_name",
+        "_header_size",
+        "_headers",
+        "_idle_timer",
+        "_keep_alive_timeout",
+        "_loop",
+        "_max_header_size",
+        "_parser",
+        "_pending",
+        "_raw_headers",
+        "_request_timeout",
+        "_request_timer",
+        "_router",
+        "_secure",
+        "_tail",
+        "_too_large",
+        "_upgrade",
+        "_url",
+        "peer",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        max_header_size: int = 16384,
+        request_timeout: float = 60.0,
+        keep_alive_timeout: float = 5.0,
+        secure: bool = False,
+    ) -> None:
+        self._router = router
+        self._max_header_size = max_header_size
+        self._request_timeout = request_timeout
+        self._keep_alive_timeout = keep_alive_timeout
+        self._secure = secure
+        self._loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self._pending: deque[tuple[_Pending | Response, bool, bool]] = deque()
+        self._closing = False
+        self._upgrade: Request | None = None
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._header_name = b""
+        self._header_size = 0
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._body_limit = 0
+        self._too_large = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.peer = (str(peer[0]), int(peer[1]))
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._upgrade is not None:
+            self._tail += data  # arrived while the upgrade is being decided
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._start_upgrade(data[exc.args[0] :])
+        except _Abort:
+            pass
+        except httptools.HttpParserError as exc:
+            logger.info("bad HTTP request from %s: %s", self.peer, exc)
+            self._fail(400)
+
+    def eof_received(self) -> bool | None:
+        # A half-closed client still gets its pending answers; nothing more will come.
+        if not self._pending:
+            return False
+        self._closing = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._cancel_timers()
+        pending, self._pending = self._pending, deque()
+        for item, _, _ in pending:
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._reset_message()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._request_timer = self._loop.call_later(self._request_timeout, self._on_request_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value))
+        self._raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        headers = self._headers
+        for raw_name, raw_value in self._raw_headers:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if name in headers:
+                joiner = "; " if name == "cookie" else ", "
+                headers[name] = headers[name] + joiner + value
+            else:
+                headers[name] = value
+        self._body_limit = self._router.body_limit(self._path())
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        self._body_size += len(body)
+        if self._body_size > self._body_limit:
+            self._too_large = True
+            self._body = []
+            self._closing = True
+            self._dispatch(self._make_request(), keep_alive=False)
+            raise _Abort
+
+    def on_message_complete(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+        request = self._make_request()
+        if self._parser.should_upgrade():
+            self._upgrade = request
+            return
+        self._dispatch(request, keep_alive=self._parser.should_keep_alive())
+
+    # requests and responses
+
+    def _path(self) -> str:
+        return urlsplit(self._url.decode("latin-1")).path
+
+    def _make_request(self) -> Request:
+        url = self._url.decode("latin-1")
+        parts = urlsplit(url)
+        return Request(
+            method=self._parser.get_method().decode("ascii", "replace"),
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=self._headers,
+            body=b"".join(self._body),
+            remote_address=self.peer,
+            secure=self._secure,
+            url=url,
+            truncated=self._too_large,
+        )
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_size += size
+        if self._header_size > self._max_header_size:
+            logger.info("request headers from %s too large", self.peer)
+            self._fail(431)
+            raise _Abort
+
+    def _dispatch(self, request: Request, *, keep_alive: bool) -> None:
+        head = request.method == "HEAD"
+        try:
+            result = self._router.handle(request)
+        except Exception:
+            logger.exception("error in HTTP handler for %s %s", request.method, request.path)
+            result = _SERVER_ERROR
+        if isinstance(result, Response):
+            self._pending.append((result, keep_alive, head))
+            self._flush()
+            return
+        future: _Pending = asyncio.ensure_future(result)
+        self._pending.append((future, keep_alive, head))
+        future.add_done_callback(self._on_ready)
+
+    def _on_ready(self, future: _Pending) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("error in HTTP handler", exc_info=future.exception())
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self.transport
+        while self._pending:
+            item, keep_alive, head = self._pending[0]
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    return
+                response = _SERVER_ERROR if item.cancelled() or item.exception() else item.result()
+            else:
+                response = item
+            self._pending.popleft()
+            keep_alive = keep_alive and not response.close and not self._too_large
+            if transport is None or transport.is_closing():
+                return
+            transport.write(serialize_response(response, keep_alive=keep_alive, head=head))
+            if not keep_alive:
+                self._close_after_write()
+                return
+        if self._closing and transport is not None:
+            self._close_after_write()
+        else:
+            self._arm_idle()
+
+    def _close_after_write(self) -> None:
+        self._closing = True
+        self._cancel_timers()
+        for item, _, _ in self._pending:
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+        self._pending.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, status: int) -> None:
+        """Answer a broken request and close the connection (like Node's client error path)."""
+        self._closing = True
+        self._cancel_timers()
+        if self.transport is not None and not self.transport.is_closing():
+            phrase = HTTPStatus(status).phrase
+            self.transport.write(
+                f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n\r\n".encode()
+            )
+            self.transport.close()
+
+    def _on_request_timeout(self) -> None:
+        self._request_timer = None
+        logger.info("request from %s timed out half-sent", self.peer)
+        self._fail(408)
+
+    def _arm_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_later(self._keep_alive_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        if not self._pending and self.transport is not None:
+            self._closing = True
+            self.transport.close()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._request_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._request_timer = self._idle_timer = None
+
+    # upgrades
+
+    def _start_upgrade(self, tail: bytes) -> None:
+        request = self._upgrade
+        assert request is not None
+        self._cancel_timers()
+        if self._pending:
+            logger.info("upgrade request pipelined after other requests from %s", self.peer)
+            self._fail(400)
+            return
+        self._tail = tail
+        try:
+            result = self._router.handle_upgrade(request, self)
+        except Exception:
+            logger.exception("error in upgrade handler")
+            result = _SERVER_ERROR
+        if result is None or isinstance(result, Response):
+            self._finish_upgrade(result)
+            return
+        future = asyncio.ensure_future(result)
+        future.add_done_callback(self._on_upgrade_ready)
+
+    def _on_upgrade_ready(self, future: asyncio.Future[Response | None]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                logger.error("error in upgrade handler", exc_info=future.exception())
+            self._finish_upgrade(_SERVER_ERROR)
+        else:
+            self._finish_upgrade(future.result())
+
+    def _finish_upgrade(self, response: Response | None) -> None:
+        if response is None or self.transport is None or self.transport.is_closing():
+            return
+        self._closing = True
+        self.transport.write(serialize_response(response, keep_alive=False))
+        self.transport.close()
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Give the transport away (WebSocket take-over): returns it with the raw request bytes.
+
+        The bytes are the upgrade request as received (request line and header lines) followed by
+        whatever the client sent after it; no more data is read here afterwards.
+        """
+        request = self._upgrade
+        assert request is not None and self.transport is not None
+        self._closing = True
+        self._cancel_timers()
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), self._url)]
+        lines += [name + b": " + value for name, value in self._raw_headers]
+        raw = b"\r\n".join(lines) + b"\r\n\r\n" + self._tail
+        return self.transport, raw

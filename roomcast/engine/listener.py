@@ -1,0 +1,162 @@
+"""The listening socket: engines mounted on paths, plain HTTP routes, graceful close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from types import TracebackType
+
+from .engine import Engine
+from .http import Handler, HttpProtocol, Request, Response
+
+__all__ = ["Listener"]
+
+logger = logging.getLogger("roomcast.engine")
+
+_NOT_FOUND = b"Not Found"
+_DEFAULT_BODY_LIMIT = 1 << 20
+
+
+class Listener:
+    """One TCP port serving any number of engines (one per path) and plain HTTP routes.
+
+    An engine on ``"/socket.io/"`` serves every URL starting with that path (like Node's
+    engine.io); a route matches its path exactly. Anything else gets 404.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_header_size: int = 16384,
+        request_timeout: float = 60.0,
+        keep_alive_timeout: float = 5.0,
+    ) -> None:
+        self.engines: list[tuple[str, Engine]] = []
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._server: asyncio.Server | None = None
+        self._connections: set[HttpProtocol] = set()
+        self._max_header_size = max_header_size
+        self._request_timeout = request_timeout
+        self._keep_alive_timeout = keep_alive_timeout
+
+    def mount(self, engine: Engine, path: str | None = None) -> None:
+        """Serve ``engine`` on ``path`` (default: ``engine.options.path``)."""
+        path = (path or engine.options.path).rstrip("/") + "/"
+        if any(p == path for p, _ in self.engines):
+            raise ValueError(f"an engine is already mounted on {path}")
+        self.engines.append((path, engine))
+        self.engines.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        """Serve ``method path`` with ``handler(request) -> Response`` (sync or async)."""
+        self._routes[(method.upper(), path)] = handler
+
+    # the Router protocol of HttpProtocol
+
+    def _engine_for(self, url: str) -> Engine | None:
+        for path, engine in self.engines:
+            if url.startswith(path):
+                return engine
+        return None
+
+    def body_limit(self, path: str) -> int:
+        """The largest body accepted on ``path`` (an engine's ``max_payload``)."""
+        engine = self._engine_for(path)
+        return engine.options.max_payload if engine is not None else _DEFAULT_BODY_LIMIT
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        """Route one HTTP request to its engine or route."""
+        engine = self._engine_for(request.url)
+        if engine is not None:
+            return engine.handle_http(request)
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = self._routes.get((method, request.path))
+        if handler is None:
+            if any(path == request.path for _, path in self._routes):
+                return Response(405, [("Content-Type", "text/plain")], b"Method Not Allowed")
+            return Response(404, [("Content-Type", "text/plain")], _NOT_FOUND)
+        return handler(request)
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        """Hand a WebSocket upgrade to its engine; other paths get 404."""
+        engine = self._engine_for(request.url)
+        if engine is None or "websocket" not in engine.options.transports:
+            return Response(404, [("Content-Type", "text/plain")], _NOT_FOUND, close=True)
+        return engine.handle_upgrade(request, connection)
+
+    # life cycle
+
+    def _make_protocol(self) -> HttpProtocol:
+        protocol = _TrackedHttpProtocol(
+            self,
+            max_header_size=self._max_header_size,
+            request_timeout=self._request_timeout,
+            keep_alive_timeout=self._keep_alive_timeout,
+        )
+        self._connections.add(protocol)
+        return protocol
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (``port=0`` picks a free port, see :attr:`port`)."""
+        if self._server is not None:
+            raise RuntimeError("listener already started")
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._make_protocol, host, port, reuse_address=True)
+
+    @property
+    def sockets(self) -> tuple[object, ...]:
+        """The listening sockets."""
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])  # type: ignore[attr-defined]
+        raise RuntimeError("listener not started")
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting, close every engine's sessions (flushing, within ``timeout``),
+        then close the remaining HTTP connections."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        await asyncio.gather(*(engine.close(timeout) for _, engine in self.engines))
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        self._connections.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> Listener:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class _TrackedHttpProtocol(HttpProtocol):
+    """An HttpProtocol the listener forgets when its connection ends."""
+
+    __slots__ = ("_listener",)
+
+    def __init__(self, listener: Listener, **kwargs: float | int) -> None:
+        super().__init__(listener, **kwargs)  # type: ignore[arg-type]
+        self._listener = listener
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._listener._connections.discard(self)
+        super().connection_lost(exc)
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        self._listener._connections.discard(self)
+        return super().detach()

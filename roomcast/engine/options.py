@@ -1,0 +1,53 @@
+"""Engine.IO server options, with the names (snake_case) and defaults of Node's ``engine.io`` 6."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .cors import CorsOptions
+from .http import Request
+
+__all__ = ["AllowRequest", "EngineOptions"]
+
+AllowRequest = Callable[[Request], "bool | str | Awaitable[bool | str]"]
+"""``allow_request(request)``: ``True`` accepts; ``False`` or a message refuses with 403."""
+
+
+@dataclass
+class EngineOptions:
+    """How an :class:`~roomcast.engine.engine.Engine` behaves; times are in seconds."""
+
+    path: str = "/socket.io/"
+    """URL path the engine serves; a trailing slash is added (Node's ``addTrailingSlash``)."""
+    ping_interval: float = 25.0
+    """The server sends a ping every ``ping_interval`` seconds (``pingInterval``)."""
+    ping_timeout: float = 20.0
+    """A session without a pong ``ping_timeout`` seconds after a ping closes (``ping timeout``)."""
+    max_payload: int = 1_000_000
+    """Largest POST body and WebSocket message, in bytes (Node's ``maxHttpBufferSize``)."""
+    upgrade_timeout: float = 10.0
+    """Time a client has to complete a polling -> WebSocket upgrade (``upgradeTimeout``)."""
+    transports: tuple[str, ...] = ("polling", "websocket")
+    allow_upgrades: bool = True
+    cors: CorsOptions | None = None
+    allow_request: AllowRequest | None = None
+    websocket_compression: bool = False
+    """Negotiate permessage-deflate (off like Node's default: it costs memory per socket)."""
+    websocket_ping_interval: float | None = None
+    """Send WebSocket ping frames at this interval (off: Engine.IO has its own heartbeat)."""
+    websocket_close_timeout: float = 5.0
+    """How long to wait for the client's half of the WebSocket closing handshake."""
+    polling_close_timeout: float = 30.0
+    """How long a closing polling session waits for the GET that carries its close packet."""
+    write_buffer_high_water: int = 1 << 20
+    """Volatile messages are dropped while a session has more buffered bytes than this."""
+    max_write_buffer: int = 16 << 20
+    """A session with more buffered bytes than this is closed (``transport error``)."""
+
+    def __post_init__(self) -> None:
+        path = self.path.rstrip("/") + "/"
+        self.path = path if path.startswith("/") else "/" + path
+        unknown = set(self.transports) - {"polling", "websocket"}
+        if unknown or not self.transports:
+            raise ValueError(f"unsupported transports: {sorted(unknown) or 'none given'}")

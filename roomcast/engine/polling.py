@@ -1,0 +1,132 @@
+"""HTTP long-polling: a GET waits for packets, a POST carries a payload (answered like Node)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .http import Request, Response
+from .prepared import PreparedMessage
+from .reasons import TRANSPORT_ERROR
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["PollingTransport"]
+
+logger = logging.getLogger("roomcast.engine")
+
+Headers = list[tuple[str, str]]
+
+
+class PollingTransport:
+    """The polling side of a session: at most one pending GET, answered by :meth:`respond`."""
+
+    __slots__ = ("_get", "_get_headers", "session")
+
+    name = "polling"
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self._get: asyncio.Future[Response] | None = None
+        self._get_headers: Headers = []
+
+    @property
+    def writable(self) -> bool:
+        """Whether a GET is waiting for an answer."""
+        return self._get is not None
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Always 0: the session's queue holds what waits for the next GET."""
+        return 0
+
+    def on_request(self, request: Request, headers: Headers) -> Response | asyncio.Future[Response]:
+        """Serve a GET (long-poll) or POST (payload); ``headers`` (CORS) are added."""
+        if request.method == "GET":
+            return self._on_poll(request, headers)
+        if request.method == "POST":
+            return self._on_post(request, headers)
+        return Response(500, list(headers))
+
+    def _error(self, description: str) -> None:
+        session = self.session
+        logger.info("session %s: %s", session.sid if session else "?", description)
+        if session is not None:
+            session._on_transport_closed(self, TRANSPORT_ERROR, description)
+
+    def _on_poll(self, request: Request, headers: Headers) -> Response | asyncio.Future[Response]:
+        if self._get is not None:
+            self._error("overlap from client")
+            return Response(400, list(headers))
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(self._on_get_done)
+        self._get = future
+        self._get_headers = headers
+        user_agent = request.headers.get("user-agent", "")
+        if ";MSIE" in user_agent or "Trident/" in user_agent:
+            self._get_headers = [*headers, ("X-XSS-Protection", "0")]
+        if self.session is not None:
+            self.session._on_poll()
+        return future
+
+    def _on_get_done(self, future: asyncio.Future[Response]) -> None:
+        if future.cancelled() and self._get is future:
+            self._get = None
+            self._error("poll connection closed prematurely")
+
+    def _on_post(self, request: Request, headers: Headers) -> Response:
+        if request.headers.get("content-type") == "application/octet-stream":
+            self._error("invalid content")
+            return Response(400, list(headers))
+        if request.truncated:
+            self._error("payload too large")
+            return Response(413, list(headers), close=True)
+        if self.session is not None:
+            self.session._on_payload(request.body.decode("utf-8", "replace"))
+        return Response(
+            200,
+            [
+                ("Content-Type", "text/html"),
+                ("Content-Length", "2"),
+                ("cache-control", "no-store"),
+                *headers,
+            ],
+            b"ok",
+        )
+
+    def respond(self, payload: str) -> None:
+        """Answer the pending GET with a polling payload."""
+        future, self._get = self._get, None
+        if future is None or future.done():
+            return
+        body = payload.encode()
+        future.set_result(
+            Response(
+                200,
+                [
+                    ("Content-Type", "text/plain; charset=UTF-8"),
+                    ("Content-Length", str(len(body))),
+                    ("cache-control", "no-store"),
+                    *self._get_headers,
+                ],
+                body,
+            )
+        )
+
+    def send_text(self, text: str) -> None:  # pragma: no cover - the session queues for polling
+        raise NotImplementedError
+
+    def send_binary(self, data: bytes) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def send_prepared(self, message: PreparedMessage) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Forget the pending GET (the session answered it first when it had to)."""
+        future, self._get = self._get, None
+        if future is not None and not future.done():
+            self._get = None
+            future.set_result(Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"6"))

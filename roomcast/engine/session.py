@@ -1,0 +1,446 @@
+"""One Engine.IO session (one ``sid``), whatever transport carries it.
+
+The session owns the polling queue, the heartbeat timers, the upgrade state and the close reason.
+Transports call ``_on_data`` / ``_on_transport_closed``; the layer above sets ``on_message`` and
+``on_close`` and calls :meth:`Session.send`, :meth:`Session.send_prepared`, :meth:`Session.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..protocol.engineio import SEPARATOR, Packet, PacketType, decode_packet, encode_payload
+from ..protocol.errors import ProtocolError
+from .http import Request
+from .prepared import PreparedMessage
+from .reasons import FORCED_CLOSE, PARSE_ERROR, PING_TIMEOUT, TRANSPORT_CLOSE, TRANSPORT_ERROR
+
+if TYPE_CHECKING:
+    from .options import EngineOptions
+
+__all__ = ["Session"]
+
+logger = logging.getLogger("roomcast.engine")
+
+_MESSAGE = PacketType.MESSAGE
+_OPEN, _CLOSING, _CLOSED = 0, 1, 2
+
+
+class Transport(Protocol):
+    """What a session needs from the transport carrying it (polling or WebSocket)."""
+
+    name: str
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now leaves at once (a GET waits; a WebSocket is open)."""
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet sent to the network."""
+
+    def send_text(self, text: str) -> None:
+        """Send one packet in its text form (WebSocket only)."""
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary MESSAGE (WebSocket only)."""
+
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """Send pre-built frames (WebSocket only)."""
+
+    def respond(self, payload: str) -> None:
+        """Answer the pending GET with ``payload`` (polling only)."""
+
+    def close(self) -> None:
+        """Close the transport (a WebSocket sends its close frame)."""
+
+
+class Session:
+    """An Engine.IO session: a ``sid``, its current transport, heartbeat and outgoing queue."""
+
+    __slots__ = (
+        "_close_reason",
+        "_close_timer",
+        "_on_closed",
+        "_options",
+        "_ping_timer",
+        "_pong_timer",
+        "_probe",
+        "_probed",
+        "_queue",
+        "_queued_bytes",
+        "_refreshed",
+        "_state",
+        "_transport",
+        "_upgrade_timer",
+        "connected_at",
+        "loop",
+        "on_close",
+        "on_message",
+        "protocol",
+        "request",
+        "sid",
+        "upgraded",
+    )
+
+    def __init__(
+        self,
+        sid: str,
+        request: Request,
+        transport: Transport,
+        options: EngineOptions,
+        on_closed: Callable[[Session], None],
+    ) -> None:
+        self.sid = sid
+        self.request = request
+        """The handshake request (headers, query, remote address, url, secure)."""
+        self.connected_at = time.time()
+        self.protocol = 4
+        self.on_message: Callable[[str | bytes], Any] | None = None
+        """Called with each message: ``str`` for text, ``bytes`` for binary."""
+        self.on_close: Callable[[str, str | None], Any] | None = None
+        """Called once with ``(reason, description)`` when the session ends."""
+        self.upgraded = False
+        self.loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._options = options
+        self._on_closed = on_closed
+        self._state = _OPEN
+        self._close_reason = FORCED_CLOSE
+        self._queue: deque[str] = deque()
+        self._queued_bytes = 0
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._upgrade_timer: asyncio.TimerHandle | None = None
+        self._probe: Transport | None = None
+        self._probed = False
+        self._refreshed = False
+
+    def __repr__(self) -> str:
+        return f"<Session {self.sid} {self.transport_name} state={self._state}>"
+
+    # public API
+
+    @property
+    def transport_name(self) -> str:
+        """``"polling"`` or ``"websocket"`` (changes after an upgrade)."""
+        return self._transport.name
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is closing or closed: sends are dropped."""
+        return self._state != _OPEN
+
+    @property
+    def upgrading(self) -> bool:
+        """Whether a WebSocket is probing to take this polling session over."""
+        return self._probe is not None
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes waiting to be sent: the polling queue plus the socket's write buffer."""
+        return self._queued_bytes + self._transport.write_buffer_size
+
+    def send(self, data: str | bytes, *, volatile: bool = False) -> bool:
+        """Send one Engine.IO MESSAGE (``str`` text, ``bytes`` binary); ``False`` if dropped.
+
+        A volatile message is dropped when it cannot leave now (no pending poll, an upgrade
+        under way, or a write buffer past ``write_buffer_high_water``).
+        """
+        if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            return False
+        transport = self._transport
+        if self._probe is None and transport.name == "websocket":
+            if isinstance(data, str):
+                transport.send_text("4" + data)
+            else:
+                transport.send_binary(bytes(data))
+            self._check_buffer()
+        else:
+            self._enqueue(encode_payload((Packet(_MESSAGE, data),)))
+        return True
+
+    def send_prepared(self, message: PreparedMessage, *, volatile: bool = False) -> bool:
+        """Send pre-encoded messages (a broadcast); ``False`` if dropped."""
+        if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            return False
+        transport = self._transport
+        if self._probe is None and transport.name == "websocket":
+            transport.send_prepared(message)
+            self._check_buffer()
+        else:
+            for item in message.polling_packets():
+                self._enqueue(item, flush=False)
+            self._flush()
+        return True
+
+    def close(self, reason: str = FORCED_CLOSE) -> None:
+        """Close the session: queued packets are flushed first, then ``reason`` is reported.
+
+        On polling, the close packet (``1``) goes with the queue on the pending or next GET
+        (within ``polling_close_timeout``); on WebSocket the close frame is sent at once.
+        """
+        if self._state != _OPEN:
+            return
+        self._state = _CLOSING
+        self._close_reason = reason
+        self._stop_heartbeat()
+        self._cancel_upgrade()
+        if self._transport.name == "websocket":
+            self._finish(reason, None)
+            return
+        self._close_timer = self.loop.call_later(
+            self._options.polling_close_timeout, self._finish, reason, None
+        )
+        self._flush()
+
+    # transport callbacks
+
+    def _start(self, open_packet: str) -> None:
+        """Send the open packet and start the heartbeat."""
+        self._send_control(open_packet)
+        self._schedule_ping()
+
+    def _on_data(self, transport: Transport, data: str | bytes) -> None:
+        """One Engine.IO packet (WebSocket form) arrived on ``transport``."""
+        if transport is not self._transport:
+            if transport is self._probe:
+                self._on_probe_data(data)
+            return
+        if self._state != _OPEN:
+            return
+        try:
+            packet = decode_packet(data)
+        except ProtocolError as exc:
+            logger.info("session %s: invalid packet: %s", self.sid, exc)
+            self._finish(PARSE_ERROR, str(exc))
+            return
+        self._on_packet(packet)
+
+    def _on_payload(self, payload: str) -> None:
+        """A polling POST body: packets are handled in order until one fails to decode."""
+        for part in payload.split(SEPARATOR):
+            if self._state != _OPEN:
+                return
+            try:
+                packet = decode_packet(part)
+            except ProtocolError as exc:
+                logger.info("session %s: invalid payload: %s", self.sid, exc)
+                self._finish(PARSE_ERROR, str(exc))
+                return
+            if packet.type == PacketType.CLOSE:
+                self._finish(TRANSPORT_CLOSE, None)
+                return
+            self._on_packet(packet)
+
+    def _on_packet(self, packet: Packet) -> None:
+        kind = packet.type
+        if self._pong_timer is not None and not self._refreshed and kind != PacketType.PONG:
+            # Like Node: traffic while a pong is awaited extends the deadline once.
+            self._refreshed = True
+            self._pong_timer.cancel()
+            self._pong_timer = self.loop.call_later(
+                self._options.ping_timeout, self._on_ping_timeout
+            )
+        if kind == _MESSAGE:
+            callback = self.on_message
+            if callback is not None:
+                try:
+                    callback(packet.data)
+                except Exception:
+                    logger.exception("error in on_message of session %s", self.sid)
+        elif kind == PacketType.PONG:
+            if self._pong_timer is not None:
+                self._pong_timer.cancel()
+                self._pong_timer = None
+                self._schedule_ping()
+        elif kind == PacketType.PING:
+            logger.info("session %s: client ping (invalid heartbeat direction)", self.sid)
+            self._finish(TRANSPORT_ERROR, "invalid heartbeat direction")
+
+    def _on_transport_closed(
+        self, transport: Transport, reason: str, description: str | None
+    ) -> None:
+        """``transport`` went away: end the session, or just the upgrade if it was the probe."""
+        if transport is self._probe:
+            logger.debug("session %s: upgrade failed: %s", self.sid, description or reason)
+            self._cancel_upgrade()
+        elif transport is self._transport:
+            self._finish(reason, description)
+
+    def _on_poll(self) -> None:
+        """A GET is waiting: answer it now if there is anything to say."""
+        if self._queue or self._state != _OPEN:
+            self._flush()
+        elif self._probed:
+            self._transport.respond("6")  # release the poll so the client can finish its upgrade
+
+    # upgrade
+
+    def _begin_upgrade(self, probe: Transport) -> None:
+        self._probe = probe
+        self._probed = False
+        self._upgrade_timer = self.loop.call_later(
+            self._options.upgrade_timeout, self._upgrade_timeout
+        )
+
+    def _on_probe_data(self, data: str | bytes) -> None:
+        probe = self._probe
+        assert probe is not None
+        if data == "2probe":
+            probe.send_text("3probe")
+            self._probed = True
+            if self._transport.writable and not self._queue:
+                self._transport.respond("6")
+        elif data == "5" and self._state != _CLOSED:
+            self._complete_upgrade(probe)
+        else:
+            logger.info("session %s: unexpected packet during upgrade", self.sid)
+            self._cancel_upgrade()
+
+    def _complete_upgrade(self, probe: Transport) -> None:
+        polling = self._transport
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        self._probe = None
+        self._probed = False
+        self._transport = probe
+        self.upgraded = True
+        if polling.writable:
+            polling.respond("1")
+        polling.close()
+        queue, self._queue = self._queue, deque()
+        self._queued_bytes = 0
+        for item in queue:
+            if item[0] == "b":
+                probe.send_binary(decode_packet(item).data)  # type: ignore[arg-type]
+            else:
+                probe.send_text(item)
+        if self._state == _CLOSING:
+            self._finish(FORCED_CLOSE, None)
+
+    def _upgrade_timeout(self) -> None:
+        self._upgrade_timer = None
+        logger.info("session %s: upgrade timed out", self.sid)
+        self._cancel_upgrade()
+
+    def _cancel_upgrade(self) -> None:
+        probe, self._probe = self._probe, None
+        self._probed = False
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        if probe is not None:
+            probe.close()
+
+    # sending
+
+    def _can_send_volatile(self) -> bool:
+        if self._probe is not None or not self._transport.writable:
+            return False
+        return self.write_buffer_size <= self._options.write_buffer_high_water
+
+    def _send_control(self, text: str) -> None:
+        """Send a non-MESSAGE packet in text form (open, ping)."""
+        if self._probe is None and self._transport.name == "websocket":
+            self._transport.send_text(text)
+        else:
+            self._enqueue(text)
+
+    def _enqueue(self, item: str, *, flush: bool = True) -> None:
+        self._queue.append(item)
+        self._queued_bytes += len(item)
+        if flush:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Answer the pending GET with queued packets (up to ``max_payload``); close if asked."""
+        transport = self._transport
+        if transport.name != "polling" or not transport.writable:
+            self._check_buffer()
+            return
+        queue = self._queue
+        if not queue and self._state == _OPEN:
+            return
+        parts: list[str] = []
+        size = 0
+        limit = self._options.max_payload
+        while queue and (not parts or size + len(queue[0]) + 1 <= limit):
+            item = queue.popleft()
+            parts.append(item)
+            size += len(item) + 1
+        self._queued_bytes -= size - len(parts)
+        if self._state == _CLOSING and not queue:
+            parts.append("1")
+            transport.respond(SEPARATOR.join(parts))
+            self._finish(self._close_reason, None)
+            return
+        transport.respond(SEPARATOR.join(parts))
+        self._check_buffer()
+
+    def _check_buffer(self) -> None:
+        if self.write_buffer_size > self._options.max_write_buffer and self._state == _OPEN:
+            logger.info("session %s: write buffer full, closing", self.sid)
+            self._finish(TRANSPORT_ERROR, "write buffer full")
+
+    # heartbeat
+
+    def _schedule_ping(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        self._ping_timer = self.loop.call_later(self._options.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self._state != _OPEN:
+            return
+        self._refreshed = False
+        self._send_control("2")
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+        self._pong_timer = self.loop.call_later(self._options.ping_timeout, self._on_ping_timeout)
+
+    def _on_ping_timeout(self) -> None:
+        self._pong_timer = None
+        logger.debug("session %s: ping timeout", self.sid)
+        self._finish(PING_TIMEOUT, None)
+
+    def _stop_heartbeat(self) -> None:
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._pong_timer = None
+
+    # the end
+
+    def _finish(self, reason: str, description: str | None) -> None:
+        """End the session once: stop timers, close transports, tell the engine and the app."""
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        self._stop_heartbeat()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self._cancel_upgrade()
+        transport = self._transport
+        if transport.name == "polling" and transport.writable:
+            transport.respond("1")
+        transport.close()
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._on_closed(self)
+        callback, self.on_close = self.on_close, None
+        self.on_message = None
+        if callback is not None:
+            try:
+                callback(reason, description)
+            except Exception:
+                logger.exception("error in on_close of session %s", self.sid)

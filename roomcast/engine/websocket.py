@@ -1,0 +1,284 @@
+"""The WebSocket transport: websockets' Sans-I/O ``ServerProtocol`` under an ``asyncio.Protocol``.
+
+Every WebSocket byte (handshake, framing, close) is produced and parsed by ``websockets``; this
+module only moves bytes between it and the asyncio transport, reassembles fragmented messages
+and hands complete messages to the session. No task per connection: writes are synchronous,
+timers are ``loop.call_later``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request as WsRequest
+from websockets.http11 import Response as WsResponse
+from websockets.protocol import CLOSED, OPEN
+from websockets.server import ServerProtocol
+
+from .prepared import PreparedMessage
+from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["WebSocketTransport", "handshake"]
+
+logger = logging.getLogger("roomcast.engine")
+
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
+
+class WebSocketTransport(asyncio.Protocol):
+    """One accepted WebSocket connection carrying (or probing for) an Engine.IO session."""
+
+    __slots__ = (
+        "_backlog",
+        "_close_timeout",
+        "_close_timer",
+        "_fragments",
+        "_opcode",
+        "_ping_interval",
+        "_ping_timer",
+        "_reported",
+        "loop",
+        "on_lost",
+        "protocol",
+        "session",
+        "transport",
+    )
+
+    name = "websocket"
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: ServerProtocol,
+        *,
+        close_timeout: float = 5.0,
+        ping_interval: float | None = None,
+    ) -> None:
+        self.transport = transport
+        self.protocol = protocol
+        self.session: Session | None = None
+        self.on_lost: Callable[[WebSocketTransport], None] | None = None
+        """Called once the TCP connection is gone."""
+        self.loop = asyncio.get_running_loop()
+        self._close_timeout = close_timeout
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_interval = ping_interval
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._fragments: list[bytes] = []
+        self._opcode: Opcode | None = None
+        self._reported = False
+        self._backlog: list[Frame] = []
+        if ping_interval:
+            self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
+
+    # sending
+
+    @property
+    def writable(self) -> bool:
+        """Whether the connection is open for sending."""
+        return self.protocol.state is OPEN
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes handed to the socket and not yet sent."""
+        return self.transport.get_write_buffer_size()
+
+    def send_text(self, text: str) -> None:
+        """Send one text frame."""
+        if self.protocol.state is OPEN:
+            self.protocol.send_text(text.encode())
+            self._write()
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary frame."""
+        if self.protocol.state is OPEN:
+            self.protocol.send_binary(data)
+            self._write()
+
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """Send a broadcast: the shared frames in one write, or frame by frame with extensions."""
+        protocol = self.protocol
+        if protocol.state is not OPEN:
+            return
+        if not protocol.extensions:
+            self.transport.write(message.websocket_frames())
+            return
+        for item in message.messages:
+            if isinstance(item, str):
+                protocol.send_text(("4" + item).encode())
+            else:
+                protocol.send_binary(item)
+        self._write()
+
+    def respond(self, payload: str) -> None:  # pragma: no cover - polling only
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Start the closing handshake (empty close frame, like Node's ``ws.close()``)."""
+        if self.protocol.state is OPEN:
+            self.protocol.send_close()
+            self._write()
+            self._expect_close()
+
+    def _write(self) -> None:
+        transport = self.transport
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+            else:
+                transport.close()  # the server closes TCP first
+
+    def _expect_close(self) -> None:
+        if self._close_timer is None and not self.transport.is_closing():
+            self._close_timer = self.loop.call_later(self._close_timeout, self.transport.abort)
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        if self.protocol.state is OPEN:
+            self.protocol.send_ping(b"")
+            self._write()
+            assert self._ping_interval is not None
+            self._ping_timer = self.loop.call_later(self._ping_interval, self._send_ping)
+
+    # receiving
+
+    def start(self) -> None:
+        """Handle frames that came with the handshake request (call once a session is attached)."""
+        backlog, self._backlog = self._backlog, []
+        for frame in backlog:
+            self._on_frame(frame)
+        self._process()
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._process()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._close_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._ping_timer = None
+        if self.protocol.state is not CLOSED:
+            self.protocol.receive_eof()
+        self._report()
+        if self.on_lost is not None:
+            self.on_lost(self)
+
+    def _process(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Frame):
+                self._on_frame(event)
+        self._write()
+        if self.protocol.parser_exc is not None or self.protocol.close_expected():
+            self._expect_close()
+            self._report()
+
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is _TEXT or opcode is _BINARY:
+            if not frame.fin:
+                self._opcode = opcode
+                self._fragments = [bytes(frame.data)]
+                return
+            self._deliver(opcode, bytes(frame.data))
+        elif opcode is _CONT and self._opcode is not None:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                opcode, self._opcode = self._opcode, None
+                data, self._fragments = b"".join(self._fragments), []
+                self._deliver(opcode, data)
+
+    def _deliver(self, opcode: Opcode, data: bytes) -> None:
+        session = self.session
+        if session is None or self.protocol.state is not OPEN:
+            return
+        if opcode is _TEXT:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                logger.info("session %s: invalid UTF-8 in a text frame", session.sid)
+                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                self._write()
+                self._expect_close()
+                self._report(TRANSPORT_ERROR, "invalid UTF-8")
+                return
+            session._on_data(self, text)
+        else:
+            session._on_data(self, data)
+
+    def _report(self, reason: str | None = None, description: str | None = None) -> None:
+        """Tell the session, once, that this WebSocket is gone."""
+        if self._reported:
+            return
+        self._reported = True
+        protocol = self.protocol
+        if reason is None:
+            exc = protocol.parser_exc
+            if exc is not None and not isinstance(exc, EOFError):
+                reason, description = TRANSPORT_ERROR, str(exc)
+                logger.info("websocket error: %s", exc)
+            else:
+                reason = TRANSPORT_CLOSE
+        session = self.session
+        if session is not None:
+            session._on_transport_closed(self, reason, description)
+
+
+def handshake(
+    transport: asyncio.Transport,
+    raw_request: bytes,
+    *,
+    max_payload: int,
+    compression: bool,
+    extra_headers: list[tuple[str, str]],
+    close_timeout: float = 5.0,
+    ping_interval: float | None = None,
+) -> WebSocketTransport | None:
+    """Run the opening handshake on ``transport`` with the replayed request bytes.
+
+    Returns the open :class:`WebSocketTransport` (already the transport's protocol), or ``None``
+    when websockets refused the handshake (its HTTP answer is written and the socket closed).
+    Frames that followed the request are handled by :meth:`WebSocketTransport.start`.
+    """
+    protocol = ServerProtocol(
+        extensions=[ServerPerMessageDeflateFactory()] if compression else None,
+        max_size=max_payload,
+    )
+    protocol.receive_data(raw_request)
+    events = protocol.events_received()
+    request = events[0] if events and isinstance(events[0], WsRequest) else None
+    if request is None:
+        for data in protocol.data_to_send():
+            if data:
+                transport.write(data)
+        transport.close()
+        return None
+    response: WsResponse = protocol.accept(request)
+    if response.status_code == 101:
+        for name, value in extra_headers:
+            response.headers[name] = value
+    protocol.send_response(response)
+    ws = WebSocketTransport(
+        transport, protocol, close_timeout=close_timeout, ping_interval=ping_interval
+    )
+    ws._backlog = [event for event in events[1:] if isinstance(event, Frame)]
+    transport.set_protocol(ws)
+    ws._write()
+    if response.status_code != 101:
+        logger.info("websocket handshake refused: %s", protocol.handshake_exc)
+        transport.close()
+        return None
+    return ws
