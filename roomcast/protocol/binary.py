@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidPlaceholder
@@ -42,6 +43,21 @@ def deconstruct(data: Any) -> tuple[Any, list[bytes]]:
     """Return a copy of ``data`` with placeholders for its bytes-like values, and the buffers."""
     buffers: list[bytes] = []
     return _deconstruct(data, buffers), buffers
+
+
+def placeholder_hook(buffers: list[bytes]) -> Callable[[Any], Any]:
+    """A JSON ``default`` hook that puts bytes-like values in ``buffers`` and returns placeholders.
+
+    Serializing with it does :func:`deconstruct` and the JSON encoding in one pass.
+    """
+
+    def placeholder(value: Any) -> Any:
+        if isinstance(value, BINARY_TYPES):
+            buffers.append(value if type(value) is bytes else bytes(value))
+            return {"_placeholder": True, "num": len(buffers) - 1}
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    return placeholder
 
 
 def _placeholder_buffer(obj: dict[str, Any], buffers: list[bytes]) -> bytes:

@@ -12,23 +12,28 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidJSON
 
-__all__ = ["BACKEND", "dumps", "loads"]
+__all__ = ["BACKEND", "Default", "dumps", "dumps_hooked", "loads"]
+
+Default = Callable[[Any], Any]
+"""A hook called for each value JSON has no form for; it returns a replacement or raises."""
 
 _SURROGATES = re.compile("[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_stdlib_encode = _ENCODER.encode
+_SEPARATORS = (",", ":")
+_stdlib_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=_SEPARATORS, allow_nan=False
+).encode
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
-_stdlib_decode = _DECODER.decode
+_stdlib_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _finite(obj: Any) -> Any:
@@ -49,14 +54,31 @@ def _fix_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(text):04x}"
 
 
+def _fix_surrogates(text: str) -> str:
+    if not text.isascii() and _SURROGATES.search(text):
+        return _SURROGATES.sub(_fix_surrogate, text)
+    return text
+
+
 def _dumps_stdlib(obj: Any) -> str:
     try:
         text = _stdlib_encode(obj)
     except ValueError:  # NaN or infinity somewhere
         text = _stdlib_encode(_finite(obj))
-    if not text.isascii() and _SURROGATES.search(text):
-        text = _SURROGATES.sub(_fix_surrogate, text)
-    return text
+    return _fix_surrogates(text)
+
+
+def _dumps_hooked_stdlib(obj: Any, default: Default) -> str | None:
+    try:
+        try:
+            text = _stdlib_encode(obj)  # no hook needed: skip building an encoder
+        except TypeError:
+            text = json.JSONEncoder(
+                ensure_ascii=False, separators=_SEPARATORS, allow_nan=False, default=default
+            ).encode(obj)
+    except ValueError:  # NaN or infinity: leave it to dumps
+        return None
+    return _fix_surrogates(text)
 
 
 def _loads_stdlib(data: str | bytes) -> Any:
@@ -64,6 +86,10 @@ def _loads_stdlib(data: str | bytes) -> Any:
         return _stdlib_decode(data if isinstance(data, str) else data.decode())
     except (ValueError, RecursionError) as exc:
         raise InvalidJSON(f"invalid JSON: {exc}") from None
+
+
+def _unsupported(obj: Any) -> Any:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 try:
@@ -74,8 +100,17 @@ except ImportError:
     BACKEND = "stdlib"
 
     def dumps(obj: Any) -> str:
-        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would."""
+        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would.
+
+        Raises TypeError for a value JSON has no form for (bytes, arbitrary objects).
+        """
         return _dumps_stdlib(obj)
+
+    def dumps_hooked(obj: Any, default: Default) -> str | None:
+        """Serialize ``obj`` in one pass, calling ``default`` in document order for each value
+        JSON has no form for and serializing what it returns; None when this one pass cannot
+        do it (huge ints, NaN, deep nesting...): then use :func:`dumps` on a plain value."""
+        return _dumps_hooked_stdlib(obj, default)
 
     def loads(data: str | bytes) -> Any:
         """Parse JSON text; raise :class:`InvalidJSON` for anything ``JSON.parse`` refuses."""
@@ -88,11 +123,27 @@ else:
     _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
     def dumps(obj: Any) -> str:
-        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would."""
+        """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would.
+
+        Raises TypeError for a value JSON has no form for (bytes, arbitrary objects).
+        """
         try:
-            return _orjson_dumps(obj, option=_OPTIONS).decode()
-        except TypeError:  # big ints, surrogates, non-str keys, deep nesting: the slow path
-            return _dumps_stdlib(obj)
+            return _orjson_dumps(obj, _unsupported, _OPTIONS).decode()
+        except TypeError as exc:
+            if exc.__cause__ is not None:  # a type neither backend serializes: fail fast
+                raise exc.__cause__ from None
+            return _dumps_stdlib(obj)  # big ints, surrogates, non-str keys, deep nesting
+
+    def dumps_hooked(obj: Any, default: Default) -> str | None:
+        """Serialize ``obj`` in one pass, calling ``default`` in document order for each value
+        JSON has no form for and serializing what it returns; None when this one pass cannot
+        do it (huge ints, NaN, deep nesting...): then use :func:`dumps` on a plain value."""
+        try:
+            return _orjson_dumps(obj, default, _OPTIONS).decode()
+        except TypeError as exc:
+            if exc.__cause__ is not None:
+                raise exc.__cause__ from None
+            return None
 
     def loads(data: str | bytes) -> Any:
         """Parse JSON text; raise :class:`InvalidJSON` for anything ``JSON.parse`` refuses."""

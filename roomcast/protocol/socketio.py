@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from .binary import deconstruct as _deconstruct
-from .binary import has_binary, reconstruct
+from .binary import deconstruct, placeholder_hook, reconstruct
 from .errors import (
     AttachmentMismatch,
     InvalidAckId,
@@ -26,7 +25,7 @@ from .errors import (
     TooManyAttachments,
     UnknownPacketType,
 )
-from .jsoncodec import dumps, loads
+from .jsoncodec import dumps, dumps_hooked, loads
 
 __all__ = ["RESERVED_EVENTS", "Decoder", "Packet", "PacketType", "encode_packet"]
 
@@ -121,20 +120,20 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     if type(data) is tuple:
         data = list(data)
     _check_data(type_, data)
-    if type_ is EVENT or type_ is ACK:
-        try:
-            return [_head(type_, packet.nsp, packet.id) + dumps(data)]
-        except TypeError:
-            if not has_binary(data):
-                raise
-        type_ = BINARY_EVENT if type_ is EVENT else BINARY_ACK
-    elif type_ is not BINARY_EVENT and type_ is not BINARY_ACK:
+    if type_ is CONNECT or type_ is CONNECT_ERROR:
         return [_head(type_, packet.nsp, packet.id) + dumps(data)]
-    data, buffers = _deconstruct(data)
+    buffers: list[bytes] = []
+    text = dumps_hooked(data, placeholder_hook(buffers))
+    if text is None:  # the one-pass encoder gave up: the slow path
+        data, buffers = deconstruct(data)
+        text = dumps(data)
     if not buffers:
-        raise AttachmentMismatch(f"{type_.name} packet without binary data")
+        if type_ is BINARY_EVENT or type_ is BINARY_ACK:
+            raise AttachmentMismatch(f"{type_.name} packet without binary data")
+        return [_head(type_, packet.nsp, packet.id) + text]
+    type_ = BINARY_EVENT if type_ is EVENT or type_ is BINARY_EVENT else BINARY_ACK
     head = _head(type_, packet.nsp, packet.id)
-    return [head[0] + str(len(buffers)) + "-" + head[1:] + dumps(data), *buffers]
+    return [head[0] + str(len(buffers)) + "-" + head[1:] + text, *buffers]
 
 
 class Decoder:
