@@ -1,0 +1,109 @@
+"""`python -m roomcast serve` as a real process: it serves the chat and stops cleanly on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+from .conftest import WAIT, ChatClient
+from .tokens import SECRET, user_token
+
+Starter = Callable[..., Awaitable[asyncio.subprocess.Process]]
+START = 20.0  # seconds for a cold interpreter to import everything and listen
+
+
+async def read_line(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), START)
+    assert line, "the server exited before saying where it listens"
+    return line.decode().rstrip("\n")
+
+
+@pytest.fixture
+async def serve(port: int) -> AsyncIterator[Starter]:
+    """Start `python -m roomcast serve --port PORT *args`; killed at the end if still running."""
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+        environment = {k: v for k, v in os.environ.items() if k != "ROOMCAST_JWT_SECRET"}
+        environment.update(env or {})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "roomcast", "serve", "--port", str(port), *args,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=environment,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def chat_and_stop(
+    process: asyncio.subprocess.Process,
+    tokens: list[str],
+    url: str,
+    clients: Callable[[], ChatClient],
+    signum: int,
+) -> str:
+    """Two clients chat through the server, then ``signum`` stops it: return its log."""
+    ann, bob = clients(), clients()
+    await ann.connect(url, tokens[0])
+    await bob.connect(url, tokens[1])
+    for client in (ann, bob):
+        assert await client.call("join", "lobby") == {"status": "ok"}
+    assert await ann.call("message", {"message": "hi", "roomName": "lobby"}) == {"status": "ok"}
+    assert (await bob.next_message())["message"] == "hi"
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/")
+        assert page.status_code == 200 and "/socket.io/socket.io.js" in page.text
+        script = await http.get("/socket.io/socket.io.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+    process.send_signal(signum)
+    # Each client sees a disconnect (not a reset, not a hang), and the process exits with 0.
+    for client in (ann, bob):
+        await asyncio.wait_for(client.disconnects.get(), WAIT)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
+    assert process.stderr is not None
+    return (await process.stderr.read()).decode()
+
+
+async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
+    serve: Starter,
+    clients: Callable[[], ChatClient],
+    port: int,
+) -> None:
+    process = await serve()
+    first = await read_line(process)
+    assert first == f"roomcast listening on http://127.0.0.1:{port}/"
+    assert "random" in await read_line(process)
+    urls = [await read_line(process), await read_line(process)]
+    tokens = [line.split("#token=", 1)[1] for line in urls]
+    log = await chat_and_stop(process, tokens, f"http://127.0.0.1:{port}", clients, signal.SIGTERM)
+    assert "user 1 (Ann) connected" in log
+    assert tokens[0] not in log
+
+
+async def test_serve_with_secret_from_environment_stops_on_sigint(
+    serve: Starter,
+    clients: Callable[[], ChatClient],
+    port: int,
+) -> None:
+    process = await serve("--log-level", "warning", env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    tokens = [user_token("1", "Ann"), user_token("2", "Bob")]
+    log = await chat_and_stop(process, tokens, f"http://127.0.0.1:{port}", clients, signal.SIGINT)
+    assert "connected" not in log  # info is below --log-level warning
