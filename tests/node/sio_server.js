@@ -1,0 +1,36 @@
+// The reference: Node's socket.io 4.8 server, set up like the Python server of the
+// differential tests (tests/sio/test_differential.py). Prints {"port": n} once listening.
+//
+// Namespaces: "/" (echo with ack), "/refused" (a middleware refuses with a message and data),
+// /^\/dyn-\d+$/ (dynamic, by regex).
+"use strict";
+
+const path = require("path");
+const http = require("http");
+const { Server } = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io"));
+
+const options = JSON.parse(process.argv[2] || "{}");
+const httpServer = http.createServer();
+const io = new Server(httpServer, { serveClient: false, ...options });
+
+io.on("connection", (socket) => {
+  socket.on("echo", (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (ack) ack(...args);
+  });
+});
+
+io.of("/refused").use((socket, next) => {
+  const err = new Error("not allowed");
+  err.data = { code: 42 };
+  next(err);
+});
+
+io.of(/^\/dyn-\d+$/).on("connection", () => {});
+
+httpServer.listen(0, "127.0.0.1", () => {
+  process.stdout.write(JSON.stringify({ port: httpServer.address().port }) + "\n");
+});
+
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
