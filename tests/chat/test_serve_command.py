@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,16 +57,23 @@ async def chat_and_stop(
     tokens: list[str],
     url: str,
     clients: Callable[[], ChatClient],
+    node: str,
     signum: int,
 ) -> str:
     """Two clients chat through the server, then ``signum`` stops it: return its log."""
     ann, bob = clients(), clients()
-    await ann.connect(url, tokens[0])
+    await ann.connect(url, tokens[0], transports=["polling"])
     await bob.connect(url, tokens[1])
     for client in (ann, bob):
         assert await client.call("join", "lobby") == {"status": "ok"}
     assert await ann.call("message", {"message": "hi", "roomName": "lobby"}) == {"status": "ok"}
     assert (await bob.next_message())["message"] == "hi"
+    official = await asyncio.create_subprocess_exec(
+        node, str(Path(__file__).with_name("node_client.js")), url, tokens[0],
+        stdout=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert official.stdout is not None
+    assert await asyncio.wait_for(official.stdout.readline(), START) == b"connected\n"
 
     async with httpx.AsyncClient(base_url=url) as http:
         page = await http.get("/")
@@ -73,9 +82,13 @@ async def chat_and_stop(
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
     process.send_signal(signum)
-    # Each client sees a disconnect (not a reset, not a hang), and the process exits with 0.
-    for client in (ann, bob):
-        await asyncio.wait_for(client.disconnects.get(), WAIT)
+    # Every client is told (a close packet on polling, a WebSocket close frame: not a reset),
+    # and the process exits with 0.
+    assert await asyncio.wait_for(ann.disconnects.get(), WAIT) == ("server disconnect",)
+    await asyncio.wait_for(bob.disconnects.get(), WAIT)
+    closed = json.loads(await asyncio.wait_for(official.stdout.readline(), WAIT))
+    assert closed["reason"] == "transport close" and closed["code"] != 1006
+    assert await asyncio.wait_for(official.wait(), WAIT) == 0
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
     assert process.stderr is not None
     return (await process.stderr.read()).decode()
@@ -84,6 +97,7 @@ async def chat_and_stop(
 async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
     serve: Starter,
     clients: Callable[[], ChatClient],
+    node: str,
     port: int,
 ) -> None:
     process = await serve()
@@ -92,7 +106,9 @@ async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
     assert "random" in await read_line(process)
     urls = [await read_line(process), await read_line(process)]
     tokens = [line.split("#token=", 1)[1] for line in urls]
-    log = await chat_and_stop(process, tokens, f"http://127.0.0.1:{port}", clients, signal.SIGTERM)
+    log = await chat_and_stop(
+        process, tokens, f"http://127.0.0.1:{port}", clients, node, signal.SIGTERM
+    )
     assert "user 1 (Ann) connected" in log
     assert tokens[0] not in log
 
@@ -100,10 +116,13 @@ async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
 async def test_serve_with_secret_from_environment_stops_on_sigint(
     serve: Starter,
     clients: Callable[[], ChatClient],
+    node: str,
     port: int,
 ) -> None:
     process = await serve("--log-level", "warning", env={"ROOMCAST_JWT_SECRET": SECRET})
     assert (await read_line(process)).startswith("roomcast listening on http://")
     tokens = [user_token("1", "Ann"), user_token("2", "Bob")]
-    log = await chat_and_stop(process, tokens, f"http://127.0.0.1:{port}", clients, signal.SIGINT)
+    log = await chat_and_stop(
+        process, tokens, f"http://127.0.0.1:{port}", clients, node, signal.SIGINT
+    )
     assert "connected" not in log  # info is below --log-level warning
