@@ -159,6 +159,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             io = _load_app(args.app)
         except (ImportError, AttributeError, TypeError) as error:
             parser.error(f"cannot load {args.app}: {error}")
+        _log_connections(io)
     else:
         from roomcast.apps.chat import create_app
 
@@ -175,6 +176,19 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return 0
+
+
+def _log_connections(io: Server) -> None:
+    """Log the sockets of the main namespace connecting and leaving, at info level."""
+
+    def connected(socket: Any) -> None:
+        logger.info("socket %s connected from %s", socket.id, socket.handshake.address)
+
+    def disconnected(socket: Any, reason: str) -> None:
+        logger.info("socket %s disconnected: %s", socket.id, reason)
+
+    io.on("connection", connected)
+    io.on("disconnect", disconnected)
 
 
 async def _run(io: Server, host: str, port: int, random_secret: str | None) -> None:

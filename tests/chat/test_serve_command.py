@@ -126,3 +126,20 @@ async def test_serve_with_secret_from_environment_stops_on_sigint(
         process, tokens, f"http://127.0.0.1:{port}", clients, node, signal.SIGINT
     )
     assert "connected" not in log  # info is below --log-level warning
+
+
+async def test_serve_runs_an_app_given_as_module_attribute(
+    serve: Starter, clients: Callable[[], ChatClient], port: int
+) -> None:
+    process = await serve("tests.chat.example_app:io", env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)) == f"roomcast listening on http://127.0.0.1:{port}/"
+    client = clients()
+    hello: asyncio.Queue[str] = asyncio.Queue()
+    client.sio.on("hello", hello.put_nowait)
+    await client.connect(f"http://127.0.0.1:{port}", user_token("1", "Ann"))
+    assert await asyncio.wait_for(hello.get(), WAIT) == "welcome, Ann"
+    assert await client.call("shout", "hi") == "HI"
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
+    assert process.stderr is not None
+    assert "connected" in (await process.stderr.read()).decode()
