@@ -211,11 +211,8 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(400)
 
     def eof_received(self) -> bool | None:
-        # A half-closed client still gets its pending answers; nothing more will come.
-        if not self._pending:
-            return False
-        self._closing = True
-        return True
+        # Like Node's HTTP server: a client that half-closes has gone; its pending requests abort.
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True

@@ -276,7 +276,10 @@ class Session:
 
     def _on_poll(self) -> None:
         """A GET is waiting: answer it now if there is anything to say."""
-        if self._queue or self._state != _OPEN:
+        if self._state == _CLOSING and not self._queue:
+            self._transport.respond("6" + SEPARATOR + "1")  # what Node sends a poll after close()
+            self._finish(self._close_reason, None)
+        elif self._queue:
             self._flush()
         elif self._probed:
             self._transport.respond("6")  # release the poll so the client can finish its upgrade

@@ -1,0 +1,188 @@
+"""WebSocket transport, raw: handshake, messages, bad frames, heartbeat, closing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+
+from .conftest import TIMEOUT, EchoServer, handshake, open_data, recv, ws_connect
+
+
+async def ws_open(server: EchoServer) -> tuple[ClientConnection, str]:
+    ws = await ws_connect(server.url)
+    opened = await recv(ws)
+    assert isinstance(opened, str)
+    data = open_data(opened)
+    assert data["upgrades"] == []
+    return ws, str(data["sid"])
+
+
+async def test_handshake_and_echo(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    assert server.engine.sessions[sid].transport_name == "websocket"
+    await ws.send("4héllo")
+    assert await recv(ws) == "4héllo"
+    await ws.send(b"\x00\x01\x02")
+    assert await recv(ws) == b"\x00\x01\x02"
+    await ws.send("4")
+    assert await recv(ws) == "4"
+    await ws.close()
+    assert await server.close_reason(sid) == "transport close"
+
+
+async def test_fragmented_message_reassembled(server: EchoServer) -> None:
+    ws, _ = await ws_open(server)
+    await ws.send(["4part", "-one", "-two"])
+    assert await recv(ws) == "4part-one-two"
+    await ws.close()
+
+
+async def test_server_close_sends_close_frame(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    await ws.send("4close")
+    with pytest.raises(ConnectionClosed):
+        await recv(ws)
+    assert ws.close_code == 1005
+    assert await server.close_reason(sid) == "forced close"
+
+
+async def test_refusals_before_websocket_handshake(server: EchoServer) -> None:
+    for params, message in (
+        ({"sid": "nope"}, "Session ID unknown"),
+        ({"transport": "x"}, "Transport unknown"),
+        ({"EIO": "3"}, "Unsupported protocol version"),
+    ):
+        with pytest.raises(InvalidStatus) as info:
+            await ws_connect(server.url, **params)
+        assert info.value.response.status_code == 400
+        assert info.value.response.body == message.encode()
+
+
+async def test_unmounted_path_is_404(server: EchoServer) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        await ws_connect(server.url.replace("/engine.io/", "/elsewhere/"))
+    assert info.value.response.status_code == 404
+
+
+async def test_garbage_frames_close_session_others_unaffected(server: EchoServer) -> None:
+    other, _ = await ws_open(server)
+    ws, sid = await ws_open(server)
+    # An unmasked frame with a reserved opcode: a protocol error for websockets.
+    ws.transport.write(b"\x83\x02hi")
+    assert await server.close_reason(sid) == "transport error"
+    with pytest.raises(ConnectionClosed):
+        await recv(ws)
+    await other.send("4still here")
+    assert await recv(other) == "4still here"
+    await other.close()
+
+
+async def test_invalid_utf8_text_frame(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    ws.transport.write(Frame(Opcode.TEXT, b"4\xff").serialize(mask=True))
+    assert await server.close_reason(sid) == "transport error"
+
+
+async def test_bad_packet_is_parse_error(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    await ws.send("x")
+    assert await server.close_reason(sid) == "parse error"
+
+
+async def test_oversized_message(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = await make_server(max_payload=100)
+    ws, sid = await ws_open(server)
+    await ws.send("4" + "x" * 200)
+    with pytest.raises(ConnectionClosed):
+        await recv(ws)
+    assert ws.close_code == 1009
+    assert await server.close_reason(sid) == "transport error"
+
+
+async def test_heartbeat_ping_and_timeout(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = await make_server(ping_interval=0.2, ping_timeout=0.2)
+    ws, sid = await ws_open(server)
+    for _ in range(3):  # answered pings keep the session alive
+        assert await recv(ws) == "2"
+        await ws.send("3")
+    assert await recv(ws) == "2"  # not answered this time
+    assert await server.close_reason(sid) == "ping timeout"
+    with pytest.raises(ConnectionClosed):
+        await recv(ws)
+
+
+async def test_polling_heartbeat_timeout(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = await make_server(ping_interval=0.2, ping_timeout=0.2)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = await handshake(http, server.url)
+        params = {"EIO": "4", "transport": "polling", "sid": sid}
+        assert (await http.get(server.url, params=params)).text == "2"
+        await http.post(server.url, params=params, content="3")
+        poll = asyncio.ensure_future(http.get(server.url, params=params))
+        assert (await asyncio.wait_for(poll, TIMEOUT)).text == "2"
+        # No pong: the server closes the session and the next poll sees the close packet.
+        assert await server.close_reason(sid) == "ping timeout"
+        again = await http.get(server.url, params=params)
+        assert again.json() == {"code": 1, "message": "Session ID unknown"}
+
+
+async def test_sessions_on_websocket_refuse_second_websocket(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    second = await ws_connect(server.url, sid=sid)
+    with pytest.raises(ConnectionClosed):
+        await recv(second)
+    await ws.send("4alive")
+    assert await recv(ws) == "4alive"
+    await ws.close()
+
+
+async def test_post_on_websocket_session(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        response = await http.post(
+            server.url, params={"EIO": "4", "transport": "polling", "sid": sid}, content="4x"
+        )
+    assert response.status_code == 400
+    assert response.json() == {"code": 3, "message": "Bad request"}
+    await ws.send("4alive")
+    assert await recv(ws) == "4alive"
+    await ws.close()
+
+
+async def test_volatile_and_write_buffer(server: EchoServer) -> None:
+    ws, sid = await ws_open(server)
+    session = server.engine.sessions[sid]
+    assert session.write_buffer_size == 0
+    assert session.send("v", volatile=True)
+    assert await recv(ws) == "4v"
+    await ws.close()
+    await server.close_reason(sid)
+    assert not session.send("gone")
+
+
+async def test_graceful_shutdown(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = await make_server()
+    port = server.port
+    ws, ws_sid = await ws_open(server)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = await handshake(http, server.url)
+        params = {"EIO": "4", "transport": "polling", "sid": sid}
+        poll = asyncio.ensure_future(http.get(server.url, params=params))
+        while not server.engine.sessions[sid]._transport.writable:
+            await asyncio.sleep(0.005)
+        server.engine.sessions[ws_sid].send("bye")
+        await server.listener.close(timeout=TIMEOUT)
+        assert (await asyncio.wait_for(poll, TIMEOUT)).text == "1"
+    assert await recv(ws) == "4bye"
+    with pytest.raises(ConnectionClosed):
+        await recv(ws)
+    assert await server.close_reason(sid) == "server shutting down"
+    assert await server.close_reason(ws_sid) == "server shutting down"
+    assert not server.engine.sessions
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
