@@ -30,7 +30,7 @@ def rate(func: Callable[[], Any], seconds: float = 0.25, repeat: int = 3) -> flo
 
 def cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     """(name, roomcast function, python-socketio function) for each measured operation."""
-    from socketio import packet as sio
+    from socketio import packet as sio  # type: ignore[import-untyped]
 
     from roomcast.protocol.socketio import Decoder, Packet, PacketType, encode_packet
 

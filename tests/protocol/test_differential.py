@@ -111,8 +111,8 @@ def random_packets(count: int, seed: int = 20240501) -> list[dict[str, Any]]:
     return packets
 
 
-def _wire(text: str, *buffers: dict[str, str]) -> list[Any]:
-    return [text, *buffers]
+def _wire(text: str, *rest: Any) -> list[Any]:
+    return [text, *rest]
 
 
 DECODE: list[list[Any]] = [

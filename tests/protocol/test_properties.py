@@ -14,9 +14,14 @@ from roomcast.protocol.socketio import RESERVED_EVENTS, Decoder, Packet, PacketT
 T = PacketType
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-binary = st.one_of(st.binary(max_size=64), st.binary(max_size=8).map(bytearray)) | st.binary(
-    max_size=8
-).map(memoryview)
+
+def _view(data: bytes) -> memoryview:
+    return memoryview(data)
+
+
+binary: st.SearchStrategy[bytes | bytearray | memoryview] = st.one_of(
+    st.binary(max_size=64), st.binary(max_size=8).map(bytearray), st.binary(max_size=8).map(_view)
+)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
