@@ -12,6 +12,8 @@ import socketio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from roomcast.apps.chat import create_app
+
 from .tokens import SECRET
 
 WAIT = 5.0
@@ -101,8 +103,6 @@ async def clients() -> AsyncIterator[Callable[[], ChatClient]]:
 @pytest.fixture
 async def chat_url(port: int) -> AsyncIterator[str]:
     """The URL of a chat server checking tokens with ``SECRET``."""
-    from roomcast.apps.chat import create_app
-
     io = create_app(jwt_secret=SECRET)
     await io.listen("127.0.0.1", port)
     try:

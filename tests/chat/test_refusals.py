@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from roomcast.auth import jwt_auth
+from roomcast.engine.server import Server
 
 from .conftest import ChatClient, RsaPair
 from .tokens import craft, user_token
@@ -21,8 +22,6 @@ NOW = int(time.time())
 @pytest.fixture
 async def strict_url(port: int, rsa_pair: RsaPair) -> AsyncIterator[str]:
     """A server that wants RS256 tokens for audience "chat" from issuer "roomcast"."""
-    from roomcast.engine.server import Server
-
     io = Server()
     io.use(jwt_auth(rsa_pair.public_pem, ["RS256"], audience="chat", issuer="roomcast"))
 

@@ -72,23 +72,28 @@ async def chat_and_stop(
         node, str(Path(__file__).with_name("node_client.js")), url, tokens[0],
         stdout=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
-    assert official.stdout is not None
-    assert await asyncio.wait_for(official.stdout.readline(), START) == b"connected\n"
+    try:
+        assert official.stdout is not None
+        assert await asyncio.wait_for(official.stdout.readline(), START) == b"connected\n"
 
-    async with httpx.AsyncClient(base_url=url) as http:
-        page = await http.get("/")
-        assert page.status_code == 200 and "/socket.io/socket.io.js" in page.text
-        script = await http.get("/socket.io/socket.io.js")
-        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        async with httpx.AsyncClient(base_url=url) as http:
+            page = await http.get("/")
+            assert page.status_code == 200 and "/socket.io/socket.io.js" in page.text
+            script = await http.get("/socket.io/socket.io.js")
+            assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
-    process.send_signal(signum)
-    # Every client is told (a close packet on polling, a WebSocket close frame: not a reset),
-    # and the process exits with 0.
-    assert await asyncio.wait_for(ann.disconnects.get(), WAIT) == ("server disconnect",)
-    await asyncio.wait_for(bob.disconnects.get(), WAIT)
-    closed = json.loads(await asyncio.wait_for(official.stdout.readline(), WAIT))
-    assert closed["reason"] == "transport close" and closed["code"] != 1006
-    assert await asyncio.wait_for(official.wait(), WAIT) == 0
+        process.send_signal(signum)
+        # Every client is told (a close packet on polling, a WebSocket close frame: not a
+        # reset), and the process exits with 0.
+        assert await asyncio.wait_for(ann.disconnects.get(), WAIT) == ("server disconnect",)
+        await asyncio.wait_for(bob.disconnects.get(), WAIT)
+        closed = json.loads(await asyncio.wait_for(official.stdout.readline(), WAIT))
+        assert closed["reason"] == "transport close" and closed["code"] != 1006
+        assert await asyncio.wait_for(official.wait(), WAIT) == 0
+    finally:
+        if official.returncode is None:
+            official.kill()
+            await official.wait()
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
     assert process.stderr is not None
     return (await process.stderr.read()).decode()

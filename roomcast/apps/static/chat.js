@@ -104,3 +104,11 @@ $("send").addEventListener("submit", (event) => {
     if (!answer || answer.status !== "ok") add("error", `not sent: ${answer ? answer.error : "no answer"}`);
   });
 });
+
+// Without the client script nothing works: say why, instead of "connecting…" forever.
+if (typeof io !== "function") {
+  setStatus("the Socket.IO client did not load", "error");
+  $("connect-button").disabled = true;
+  add("error", "/socket.io/socket.io.js did not load: run `npm install socket.io-client` " +
+    "where the server runs, then reload.");
+}
