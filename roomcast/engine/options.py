@@ -38,6 +38,9 @@ class EngineOptions:
     """Send WebSocket ping frames at this interval (off: Engine.IO has its own heartbeat)."""
     websocket_close_timeout: float = 5.0
     """How long to wait for the client's half of the WebSocket closing handshake."""
+    polling_max_packets: int | None = 16
+    """Most packets in one poll answer: python-engineio's client refuses payloads of more than 16
+    packets (Node's server has no limit: ``None``)."""
     polling_close_timeout: float = 30.0
     """How long a closing polling session waits for the GET that carries its close packet."""
     write_buffer_high_water: int = 1 << 20

@@ -375,7 +375,10 @@ class Session:
         parts: list[str] = []
         size = 0
         limit = self._options.max_payload
-        while queue and (not parts or size + len(queue[0]) + 1 <= limit):
+        count = self._options.polling_max_packets or len(queue)
+        if self._state == _CLOSING:
+            count -= 1  # room for the close packet
+        while queue and (not parts or (size + len(queue[0]) + 1 <= limit and len(parts) < count)):
             item = queue.popleft()
             parts.append(item)
             size += len(item) + 1
