@@ -77,19 +77,17 @@ def _room_error(room: Any) -> str | None:
 def on_join(socket: Socket, room: Any = None, *_: Any) -> dict[str, str]:
     """Join ``room``."""
     error = _room_error(room)
-    if error:
-        return _error(error)
-    socket.join(room)
-    return OK
+    if error is None:
+        socket.join(room)
+    return _error(error) if error else OK
 
 
 def on_leave(socket: Socket, room: Any = None, *_: Any) -> dict[str, str]:
     """Leave ``room`` (leaving a room one is not in is fine)."""
     error = _room_error(room)
-    if error:
-        return _error(error)
-    socket.leave(room)
-    return OK
+    if error is None:
+        socket.leave(room)
+    return _error(error) if error else OK
 
 
 def on_message(socket: Socket, payload: Any = None, *_: Any) -> dict[str, str]:

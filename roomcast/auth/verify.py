@@ -25,6 +25,25 @@ from roomcast.auth.keys import KeySet
 __all__ = ["verify_token"]
 
 _CLAIM_REASONS = {"aud": INVALID_AUDIENCE, "iss": INVALID_ISSUER}
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, JWT_EXPIRED),
+    (jwt.ImmatureSignatureError, JWT_NOT_ACTIVE),
+    (jwt.InvalidAudienceError, INVALID_AUDIENCE),
+    (jwt.InvalidIssuerError, INVALID_ISSUER),
+    (jwt.InvalidSignatureError, INVALID_SIGNATURE),  # a DecodeError: before "malformed"
+    (jwt.InvalidAlgorithmError, INVALID_ALGORITHM),
+    (jwt.InvalidKeyError, INVALID_SIGNATURE),
+)
+
+
+def _reason(error: Exception) -> str:
+    """The refusal reason for what PyJWT raised; anything unexpected is ``jwt malformed``."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return _CLAIM_REASONS.get(error.claim, JWT_MALFORMED)
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    return JWT_MALFORMED
 
 
 def verify_token(
@@ -69,22 +88,6 @@ def verify_token(
                 issuer=issuer,
                 leeway=leeway,
             )
-    except jwt.ExpiredSignatureError:
-        raise TokenError(JWT_EXPIRED) from None
-    except jwt.ImmatureSignatureError:
-        raise TokenError(JWT_NOT_ACTIVE) from None
-    except jwt.InvalidAudienceError:
-        raise TokenError(INVALID_AUDIENCE) from None
-    except jwt.InvalidIssuerError:
-        raise TokenError(INVALID_ISSUER) from None
-    except jwt.MissingRequiredClaimError as error:
-        raise TokenError(_CLAIM_REASONS.get(error.claim, JWT_MALFORMED)) from None
-    except jwt.InvalidSignatureError:
-        raise TokenError(INVALID_SIGNATURE) from None
-    except jwt.InvalidAlgorithmError:
-        raise TokenError(INVALID_ALGORITHM) from None
-    except jwt.InvalidKeyError:
-        raise TokenError(INVALID_SIGNATURE) from None
-    except (jwt.PyJWTError, ValueError, TypeError):
-        raise TokenError(JWT_MALFORMED) from None
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
+        raise TokenError(_reason(error)) from None
     return claims
