@@ -2,47 +2,10 @@
 
 Modules: :mod:`.engineio` (Engine.IO packets and polling payloads), :mod:`.socketio` (Socket.IO
 packets, :class:`~.socketio.Decoder`), :mod:`.binary` (attachments), :mod:`.jsoncodec` (JSON like
-``JSON.stringify``), :mod:`.errors` (:class:`ProtocolError` and its subclasses).
+``JSON.stringify``), :mod:`.errors` (:class:`ProtocolError` and its subclasses, re-exported here).
 """
 
 from . import binary, engineio, errors, jsoncodec, socketio
-from .errors import (
-    AttachmentMismatch,
-    InvalidAckId,
-    InvalidAckPayload,
-    InvalidConnectPayload,
-    InvalidEnginePacket,
-    InvalidEventPayload,
-    InvalidJSON,
-    InvalidNamespace,
-    InvalidPayload,
-    InvalidPlaceholder,
-    PayloadTooLarge,
-    ProtocolError,
-    ReservedEventName,
-    TooManyAttachments,
-    UnknownPacketType,
-)
+from .errors import *  # noqa: F403
 
-__all__ = [
-    "AttachmentMismatch",
-    "InvalidAckId",
-    "InvalidAckPayload",
-    "InvalidConnectPayload",
-    "InvalidEnginePacket",
-    "InvalidEventPayload",
-    "InvalidJSON",
-    "InvalidNamespace",
-    "InvalidPayload",
-    "InvalidPlaceholder",
-    "PayloadTooLarge",
-    "ProtocolError",
-    "ReservedEventName",
-    "TooManyAttachments",
-    "UnknownPacketType",
-    "binary",
-    "engineio",
-    "errors",
-    "jsoncodec",
-    "socketio",
-]
+__all__ = ["binary", "engineio", "errors", "jsoncodec", "socketio", *errors.__all__]

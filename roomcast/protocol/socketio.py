@@ -65,7 +65,7 @@ _DIGITS = "0123456789"
 def _check_data(type_: PacketType, data: Any) -> None:
     """Raise the error for ``data`` that the reference parser refuses for a packet of ``type_``."""
     if type_ is EVENT or type_ is BINARY_EVENT:
-        if type(data) is not list or not data:
+        if not isinstance(data, list) or not data:
             raise InvalidEventPayload("EVENT payload must be a non-empty array")
         name = data[0]
         if type(name) is str:
@@ -74,13 +74,13 @@ def _check_data(type_: PacketType, data: Any) -> None:
         elif type(name) is not int and type(name) is not float:
             raise InvalidEventPayload("EVENT name must be a string or a number")
     elif type_ is ACK or type_ is BINARY_ACK:
-        if type(data) is not list:
+        if not isinstance(data, list):
             raise InvalidAckPayload("ACK payload must be an array")
     elif type_ is CONNECT:
-        if type(data) is not dict:
+        if not isinstance(data, dict):
             raise InvalidConnectPayload("CONNECT payload must be an object")
     elif type_ is CONNECT_ERROR:
-        if type(data) is not dict and type(data) is not str:
+        if not isinstance(data, dict | str):
             raise InvalidConnectPayload("CONNECT_ERROR payload must be a string or an object")
     else:
         raise InvalidPayload("DISCONNECT packet takes no payload")
@@ -112,6 +112,11 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     event name raises :class:`ReservedEventName`, other shapes their :class:`ProtocolError`.
     """
     type_ = packet.type
+    if type(type_) is not PacketType:
+        try:
+            type_ = PacketType(type_)
+        except ValueError:
+            raise UnknownPacketType(f"unknown Socket.IO packet type {type_!r}") from None
     data = packet.data
     if data is None:
         if type_ is BINARY_EVENT or type_ is BINARY_ACK:

@@ -106,6 +106,7 @@ ENCODE_ERRORS: list[tuple[Packet, type[Exception], str]] = [
     (Packet(T.EVENT, data=["a"], id="1"), InvalidAckId, "'1'"),  # type: ignore[arg-type]
     (Packet(T.BINARY_EVENT, data=["a"]), AttachmentMismatch, "without binary"),
     (Packet(T.BINARY_ACK, data=None, id=1), AttachmentMismatch, "without binary"),
+    (Packet(9, data=["a"]), UnknownPacketType, "type 9"),  # type: ignore[arg-type]
     (Packet(T.EVENT, data=["a", object()]), TypeError, "object"),
     (Packet(T.CONNECT, data={"a": b"x"}), TypeError, "bytes"),
 ]
