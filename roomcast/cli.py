@@ -63,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "app",
         nargs="?",
         metavar="APP",
-        help="module:attribute of a roomcast Server, or of a function returning one "
-        "(default: the chat, roomcast.apps.chat)",
+        help="module:attribute of a roomcast Server (default: the chat, roomcast.apps.chat)",
+    )
+    serve.add_argument(
+        "--factory",
+        action="store_true",
+        help="APP is a function that takes no arguments and returns the Server",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port, 0 for any (%(default)s)")
@@ -132,7 +136,7 @@ def _duration(parser: argparse.ArgumentParser, text: str) -> int:
         parser.error(str(error))
 
 
-def _load_app(spec: str) -> Server:
+def _load_app(spec: str, factory: bool) -> Server:
     from roomcast.engine.server import Server
 
     module_name, _, attribute = spec.partition(":")
@@ -141,10 +145,11 @@ def _load_app(spec: str) -> Server:
     target: Any = importlib.import_module(module_name)
     for part in (attribute or "app").split("."):
         target = getattr(target, part)
-    if not isinstance(target, Server) and callable(target):
+    if factory:
         target = target()
     if not isinstance(target, Server):
-        raise TypeError(f"{spec} is not a roomcast Server (nor a function returning one)")
+        hint = "" if factory else " (--factory if it is a function returning one)"
+        raise TypeError(f"{spec} is not a roomcast Server{hint}")
     return target
 
 
@@ -156,7 +161,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     random_secret = False
     if args.app:
         try:
-            io = _load_app(args.app)
+            io = _load_app(args.app, args.factory)
         except (ImportError, AttributeError, TypeError) as error:
             parser.error(f"cannot load {args.app}: {error}")
         _log_connections(io)

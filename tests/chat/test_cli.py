@@ -1,4 +1,4 @@
-"""`roomcast token`: a signed token the chat accepts; clear errors without a secret."""
+"""The `roomcast` command in-process: `token`, and how `serve` loads an app."""
 
 from __future__ import annotations
 
@@ -53,3 +53,20 @@ def test_bad_expiry_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_serve_refuses_what_is_not_a_server(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "roomcast.cli:main"])
+    assert exited.value.code == 2
+    assert "is not a roomcast Server (--factory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "no_such_module:app"])
+    assert "No module named 'no_such_module'" in capsys.readouterr().err
+
+
+def test_serve_factory_is_called() -> None:
+    from roomcast.cli import _load_app
+    from roomcast.engine.server import Server
+
+    assert isinstance(_load_app("roomcast.engine.server:Server", factory=True), Server)
