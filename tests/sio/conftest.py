@@ -37,10 +37,12 @@ class ConnectFailed(Exception):
         self.data = data
 
 
-class TestClient:
+class SioClient:
     """One client socket in one namespace; events it receives land in :attr:`events`."""
 
     sid: str | None
+    library: str
+    """``"python"`` or ``"node"``: the two report disconnect reasons in their own words."""
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[tuple[str, list[Any]]] = asyncio.Queue()
@@ -84,8 +86,10 @@ class TestClient:
         raise NotImplementedError
 
 
-class PyClient(TestClient):
+class PyClient(SioClient):
     """python-socketio's AsyncClient, one namespace."""
+
+    library = "python"
 
     def __init__(self, transports: list[str]) -> None:
         super().__init__()
@@ -139,7 +143,10 @@ class PyClient(TestClient):
 
     async def call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
         data = args if len(args) != 1 else args[0]
-        result = await self.sio.call(event, data, namespace=self.nsp, timeout=timeout or WAIT)
+        try:
+            result = await self.sio.call(event, data, namespace=self.nsp, timeout=timeout or WAIT)
+        except socketio.exceptions.TimeoutError as exc:
+            raise TimeoutError("no ack in time") from exc
         if result is None:
             return []
         return list(result) if isinstance(result, tuple) else [result]
@@ -238,10 +245,11 @@ class NodeDriver:
         self.reader.cancel()
 
 
-class NodeClient(TestClient):
+class NodeClient(SioClient):
     """A socket.io-client socket in the Node driver."""
 
     _names = itertools.count()
+    library = "node"
 
     def __init__(
         self, driver: NodeDriver, transports: list[str], manager: str | None = None
@@ -281,9 +289,12 @@ class NodeClient(TestClient):
         await self.driver.command("emit", name=self.name, event=event, args=to_json(list(args)))
 
     async def call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
-        result = await self.driver.command(
-            "call", name=self.name, event=event, args=to_json(list(args)), timeout=timeout
-        )
+        try:
+            result = await self.driver.command(
+                "call", name=self.name, event=event, args=to_json(list(args)), timeout=timeout
+            )
+        except ConnectFailed as exc:
+            raise TimeoutError(exc.message) from exc
         return list(result["args"])
 
     async def disconnect(self) -> None:
@@ -299,20 +310,20 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-ClientFactory = Callable[..., TestClient]
+ClientFactory = Callable[..., SioClient]
 
 
 @pytest.fixture
 async def clients(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[ClientFactory]:
     """``clients()`` makes a new (unconnected) client of the parametrized kind."""
-    made: list[TestClient] = []
+    made: list[SioClient] = []
     driver: NodeDriver | None = None
     library, transport = kind.split("-")
     if library == "node":
         driver = await NodeDriver.start(request.getfixturevalue("node"))
 
-    def make(manager: str | None = None) -> TestClient:
-        client: TestClient
+    def make(manager: str | None = None) -> SioClient:
+        client: SioClient
         if driver is not None:
             client = NodeClient(driver, TRANSPORTS[transport], manager)
         else:
