@@ -190,7 +190,7 @@ async def test_broadcast_emit_with_ack_gathers_every_answer(
     for client, _ in pairs:
         assert await client.next_event("vote") == ["please"]
     # a room, the sender excluded
-    for client, socket in pairs[:5]:
+    for _, socket in pairs[:5]:
         socket.join("five")
     sender = pairs[0][1]
     answers = await sender.to("five").timeout(WAIT).emit_with_ack("vote", "again")
