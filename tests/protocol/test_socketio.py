@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from roomcast.protocol import engineio
 from roomcast.protocol.socketio import Decoder, Packet, PacketType, encode_packet
 
 T = PacketType
@@ -20,6 +21,8 @@ VECTORS = [
     ("0/admin,", Packet(T.CONNECT, "/admin")),
     ("1", Packet(T.DISCONNECT)),
     ("1/admin,", Packet(T.DISCONNECT, "/admin")),
+    ('2["foo"]', Packet(T.EVENT, data=["foo"])),
+    ('2/admin,["bar"]', Packet(T.EVENT, "/admin", ["bar"])),
     ('2["hello",1]', Packet(T.EVENT, data=["hello", 1])),
     ('2/admin,456["project:delete",123]', Packet(T.EVENT, "/admin", ["project:delete", 123], 456)),
     ('212["a"]', Packet(T.EVENT, data=["a"], id=12)),
@@ -29,6 +32,8 @@ VECTORS = [
      Packet(T.EVENT, data=["message", {"name": "John", "id": "123", "message": "hello"}])),
     ('2/chat?x=1&y=é,["é😀\\n"]', Packet(T.EVENT, "/chat?x=1&y=é", ["é😀\n"])),
     ("3/admin,456[]", Packet(T.ACK, "/admin", [], 456)),
+    ('3/admin,13["bar"]', Packet(T.ACK, "/admin", ["bar"], 13)),
+    ('212["foo"]', Packet(T.EVENT, data=["foo"], id=12)),
     ('312["ok",null]', Packet(T.ACK, data=["ok", None], id=12)),
     ('4{"message":"Not authorized"}', Packet(T.CONNECT_ERROR, data={"message": "Not authorized"})),
     ('4/admin,"Not authorized"', Packet(T.CONNECT_ERROR, "/admin", "Not authorized")),
@@ -52,6 +57,17 @@ BINARY_VECTORS: list[tuple[list[str | bytes], Packet, Any]] = [
          '{"a":[{"_placeholder":true,"num":1}]}]', b"\x01", b""],
         Packet(T.BINARY_EVENT, "/admin", ["project:delete", b"\x01", {"a": [b""]}], 456),
         ["project:delete", memoryview(b"\x01"), {"a": [b""]}],
+    ),
+    (
+        ['52-/admin,["baz",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
+         b"\x01\x02", b"\x03\x04"],
+        Packet(T.BINARY_EVENT, "/admin", ["baz", b"\x01\x02", b"\x03\x04"]),
+        ["baz", b"\x01\x02", b"\x03\x04"],
+    ),
+    (
+        ['61-15["bar",{"_placeholder":true,"num":0}]', b"\x01\x02\x03\x04"],
+        Packet(T.BINARY_ACK, data=["bar", b"\x01\x02\x03\x04"], id=15),
+        ["bar", b"\x01\x02\x03\x04"],
     ),
     (
         ['61-/admin,456[{"_placeholder":true,"num":0}]', b"\x03"],
@@ -103,3 +119,29 @@ def test_decoder_reset_forgets_a_pending_packet() -> None:
 def test_placeholder_in_a_plain_event_stays_an_object() -> None:
     wire = '2["a",{"_placeholder":true,"num":0}]'
     assert Decoder().feed(wire) == Packet(T.EVENT, data=["a", PH0])
+
+
+def test_sample_session_of_the_protocol_document() -> None:
+    """Engine.IO and Socket.IO together, as in the document's sample session."""
+    decoder = Decoder()
+    received = [engineio.decode_packet(frame) for frame in ["40/admin,", '42/admin,1["tellme"]']]
+    assert [decoder.feed(p.data) for p in received] == [
+        Packet(T.CONNECT, "/admin"),
+        Packet(T.EVENT, "/admin", ["tellme"], 1),
+    ]
+    polled = engineio.decode_payload('42["hello"]\x1e42["world"]')
+    assert [decoder.feed(p.data) for p in polled] == [
+        Packet(T.EVENT, data=["hello"]),
+        Packet(T.EVENT, data=["world"]),
+    ]
+    granted = encode_packet(Packet(T.CONNECT, "/admin", {"sid": "-G5j-67EZFp-q59rADQM"}))
+    answer = encode_packet(Packet(T.ACK, "/admin", [b"\x00"], 1))
+    frames = [
+        engineio.encode_packet(engineio.Packet(engineio.PacketType.MESSAGE, m))
+        for m in [*granted, *answer]
+    ]
+    assert frames == [
+        '40/admin,{"sid":"-G5j-67EZFp-q59rADQM"}',
+        '461-/admin,1[{"_placeholder":true,"num":0}]',
+        b"\x00",
+    ]
