@@ -95,9 +95,10 @@ def jwt_auth(
             )
         except TokenError as error:
             reason = error.reason
-        except Exception:  # never let a bug in checking a hostile token leak out to the client
-            logger.exception("JWT verification failed unexpectedly")
-            reason = JWT_MALFORMED
+        except Exception:  # a bug met by a hostile token: keep the trace here, not in the client
+            peer = _peer(socket.handshake)
+            logger.exception("connection refused: %s (unexpected, from %s)", JWT_MALFORMED, peer)
+            raise ConnectionRefused(JWT_MALFORMED) from None
         else:
             socket.data[claims_key] = claims
             return
