@@ -83,7 +83,7 @@ def _dumps_hooked_stdlib(obj: Any, default: Default) -> str | None:
 
 def _loads_stdlib(data: str | bytes) -> Any:
     try:
-        return _stdlib_decode(data if isinstance(data, str) else data.decode())
+        return _stdlib_decode(data if isinstance(data, str) else bytes(data).decode())
     except (ValueError, RecursionError) as exc:
         raise InvalidJSON(f"invalid JSON: {exc}") from None
 

@@ -60,6 +60,7 @@ class Packet:
 CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK = PacketType
 _TYPES = {str(int(t)): t for t in PacketType}
 _DIGITS = "0123456789"
+_JSON_OPENERS = frozenset("[{")
 
 
 def _check_data(type_: PacketType, data: Any) -> None:
@@ -204,10 +205,13 @@ class Decoder:
         return packet
 
     def _decode(self, text: str) -> Packet | None:
-        try:
-            type_ = _TYPES[text[:1]]
-        except KeyError:
-            raise UnknownPacketType(f"unknown Socket.IO packet type {text[:1]!r}") from None
+        type_ = _TYPES.get(text[:1])
+        if type_ is None:
+            raise UnknownPacketType(f"unknown Socket.IO packet type {text[:1]!r}")
+        if text[1:2] in _JSON_OPENERS and type_ < BINARY_EVENT:  # "2[...]": no nsp, no id
+            data = loads(text[1:])
+            _check_data(type_, data)
+            return Packet(type_, "/", data)
         end = len(text)
         pos = 1
         attachments = 0
