@@ -72,8 +72,7 @@ function connect(cmd) {
         manager = new Manager(cmd.url, opts);
         managers.set(cmd.manager, manager);
       }
-      socket = manager.socket(cmd.nsp || "/", { auth: cmd.auth || {} });
-      socket.connect();
+      socket = manager.socket(cmd.nsp || "/", { auth: cmd.auth || {} }); // connects by itself
     } else {
       socket = io(cmd.url + (cmd.nsp || "/"), { ...opts, forceNew: true, auth: cmd.auth || {} });
     }
