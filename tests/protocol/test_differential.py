@@ -6,7 +6,11 @@ same messages as its Decoder and give the same packets.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from roomcast.protocol import jsoncodec
 from roomcast.protocol.errors import ProtocolError
 from roomcast.protocol.socketio import Decoder, Packet, PacketType, encode_packet
 
+from ..conftest import ROOT
 from .conftest import from_wire_json, run_oracle, to_wire_json
 
 T = PacketType
@@ -252,3 +257,34 @@ def test_deliberate_differences(wire: str, ours: Packet | None) -> None:
             Decoder().feed(wire)
     else:
         assert Decoder().feed(wire) == ours
+
+
+STDLIB_SCRIPT = """
+import json, sys
+from roomcast.protocol import jsoncodec
+from roomcast.protocol.socketio import Packet, PacketType, encode_packet
+from tests.protocol.conftest import from_wire_json, to_wire_json
+assert jsoncodec.BACKEND == "stdlib", jsoncodec.BACKEND
+out = []
+for p in json.load(sys.stdin):
+    packet = Packet(PacketType(p["type"]), p["nsp"], from_wire_json(p.get("data")), p.get("id"))
+    out.append([to_wire_json(m) for m in encode_packet(packet)])
+json.dump(out, sys.stdout)
+"""
+
+
+def test_stdlib_backend_encodes_the_same(oracle: dict[str, Any]) -> None:
+    """With ROOMCAST_JSON=stdlib (no orjson) the encoder output is byte-identical too."""
+    packets = FIXED_ENCODE + random_packets(400)
+    env = {**os.environ, "ROOMCAST_JSON": "stdlib"}
+    result = subprocess.run(
+        [sys.executable, "-c", STDLIB_SCRIPT],
+        input=json.dumps(packets),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout) == oracle["encode"]

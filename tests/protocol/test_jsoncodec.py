@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from roomcast.protocol import jsoncodec
 from roomcast.protocol.errors import InvalidJSON
+
+# the active backend, and the standard library one whatever is installed
+DUMPS = pytest.mark.parametrize("dumps", [jsoncodec.dumps, jsoncodec._dumps_stdlib])
+LOADS = pytest.mark.parametrize("loads", [jsoncodec.loads, jsoncodec._loads_stdlib])
 
 
 @pytest.mark.parametrize(
@@ -24,29 +30,49 @@ from roomcast.protocol.errors import InvalidJSON
         ((1, 2), "[1,2]"),
     ],
 )
-def test_dumps_like_json_stringify(obj: object, text: str) -> None:
-    assert jsoncodec.dumps(obj) == text
+@DUMPS
+def test_dumps_like_json_stringify(obj: object, text: str, dumps: Any) -> None:
+    assert dumps(obj) == text
 
 
 @pytest.mark.parametrize("data", ['{"a":[1,2.5,"é"]}', b'{"a":[1,2.5,"\xc3\xa9"]}'])
-def test_loads_str_and_bytes(data: str | bytes) -> None:
-    assert jsoncodec.loads(data) == {"a": [1, 2.5, "é"]}
+@LOADS
+def test_loads_str_and_bytes(data: str | bytes, loads: Any) -> None:
+    assert loads(data) == {"a": [1, 2.5, "é"]}
 
 
-def test_loads_what_json_parse_accepts() -> None:
-    assert jsoncodec.loads('"\\ud800"') == "\ud800"
-    assert jsoncodec.loads(" [1] ") == [1]
-    assert jsoncodec.loads("123456789012345678901234567890") == pytest.approx(1.2345678901234568e29)
+@LOADS
+def test_loads_what_json_parse_accepts(loads: Any) -> None:
+    assert loads('"\\ud800"') == "\ud800"
+    assert loads(" [1] ") == [1]
+    assert loads(memoryview(b"[1]")) == [1]
+    assert loads("123456789012345678901234567890") == pytest.approx(1.2345678901234568e29)
 
 
 @pytest.mark.parametrize(
     "data", ["", "{", "NaN", "[Infinity]", "-Infinity", "[1,]", "'a'", '"\x01"', b"\xff", "{a:1}"]
 )
-def test_loads_refuses_what_json_parse_refuses(data: str | bytes) -> None:
+@LOADS
+def test_loads_refuses_what_json_parse_refuses(data: str | bytes, loads: Any) -> None:
     with pytest.raises(InvalidJSON):
-        jsoncodec.loads(data)
+        loads(data)
 
 
-def test_unserializable_is_a_type_error() -> None:
-    with pytest.raises(TypeError):
-        jsoncodec.dumps({"a": object()})
+@DUMPS
+def test_unserializable_is_a_type_error(dumps: Any) -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        dumps({"a": b"x"})
+    with pytest.raises(TypeError, match="object"):
+        dumps({"a": object()})
+
+
+def test_dumps_hooked_calls_the_hook_in_document_order() -> None:
+    seen: list[bytes] = []
+
+    def hook(value: object) -> object:
+        assert isinstance(value, bytes)
+        seen.append(value)
+        return len(seen)
+
+    assert jsoncodec.dumps_hooked([b"a", {"k": [b"b"]}, b"c"], hook) == '[1,{"k":[2]},3]'
+    assert seen == [b"a", b"b", b"c"]
