@@ -27,7 +27,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ..protocol.jsoncodec import dumps
 from .cors import cors_headers, preflight
@@ -63,6 +63,7 @@ ERROR_MESSAGES = {
 _INVALID_HEADER_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 Headers = list[tuple[str, str]]
+_F = TypeVar("_F", bound=Callable[..., Any])
 _Refusal = tuple[int, str | None]
 
 
@@ -110,7 +111,13 @@ class Engine:
 
     # raw-engine API
 
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on(self, event: str, handler: _F) -> _F: ...
+
+    def on(self, event: str, handler: _F | None = None) -> _F | Callable[[_F], _F]:
         """Register a handler (also usable as a decorator).
 
         ``"connection"``: ``handler(session)``; ``"message"``: ``handler(session, data)``;
@@ -119,7 +126,7 @@ class Engine:
         if event not in self._handlers:
             raise ValueError(f"unknown engine event {event!r}")
 
-        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        def register(function: _F) -> _F:
             self._handlers[event].append(function)
             return function
 
@@ -373,7 +380,7 @@ class Engine:
         self._closing = True
         self._idle = asyncio.Event()
         for session in list(self.sessions.values()):
-            session.close(SERVER_SHUTTING_DOWN)
+            session._shutdown(SERVER_SHUTTING_DOWN)
         self._check_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)

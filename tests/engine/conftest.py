@@ -22,7 +22,7 @@ TIMEOUT = 10.0
 
 
 class EchoServer:
-    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` makes it close the session."""
+    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` closes the session."""
 
     def __init__(self, **options: Any) -> None:
         self.engine = Engine(path=PATH, **options)
@@ -69,8 +69,11 @@ class EchoServer:
         return reason
 
 
+MakeServer = Callable[..., Awaitable[EchoServer]]
+
+
 @pytest.fixture
-async def make_server() -> AsyncIterator[Callable[..., Awaitable[EchoServer]]]:
+async def make_server() -> AsyncIterator[MakeServer]:
     """A factory of started echo servers (closed after the test)."""
     servers: list[EchoServer] = []
 
@@ -85,7 +88,7 @@ async def make_server() -> AsyncIterator[Callable[..., Awaitable[EchoServer]]]:
 
 
 @pytest.fixture
-async def server(make_server: Callable[..., Awaitable[EchoServer]]) -> EchoServer:
+async def server(make_server: MakeServer) -> EchoServer:
     """An echo server with Node's default options."""
     return await make_server()
 
@@ -148,13 +151,17 @@ def polling(sid: str) -> dict[str, str]:
 
 
 def ws_url(url: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in {"EIO": "4", "transport": "websocket", **params}.items())
+    query = "&".join(
+        f"{k}={v}" for k, v in {"EIO": "4", "transport": "websocket", **params}.items()
+    )
     return url.replace("http://", "ws://") + "?" + query
 
 
 def ws_connect(url: str, **params: str) -> Any:
     """A raw WebSocket client on the engine (no compression, no websockets pings)."""
-    return connect(ws_url(url, **params), compression=None, ping_interval=None, open_timeout=TIMEOUT)
+    return connect(
+        ws_url(url, **params), compression=None, ping_interval=None, open_timeout=TIMEOUT
+    )
 
 
 async def recv(ws: ClientConnection) -> str | bytes:

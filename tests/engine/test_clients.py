@@ -1,4 +1,4 @@
-"""Real clients: python-engineio's AsyncClient and Node's engine.io-client, every transport choice."""
+"""Real clients: python-engineio's AsyncClient and Node's engine.io-client, every transport."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def run_python_client(server: EchoServer, transports: list[str] | None) ->
     client = engineio.AsyncClient()
     received: asyncio.Queue[str | bytes] = asyncio.Queue()
 
-    @client.on("message")  # type: ignore[misc]
+    @client.on("message")
     async def on_message(data: str | bytes) -> None:
         await received.put(data)
 
@@ -35,9 +35,11 @@ async def run_python_client(server: EchoServer, transports: list[str] | None) ->
             if i % 50 == 0:
                 await asyncio.sleep(0)
 
+    tasks: list[asyncio.Task[None]] = []
+
     def on_connection(session: Session) -> None:
         session.on_message = server_got.append
-        asyncio.ensure_future(on_connection_task(session))
+        tasks.append(asyncio.ensure_future(on_connection_task(session)))
 
     server.engine.on_connection = on_connection
     server.engine._handlers["connection"].clear()

@@ -11,7 +11,7 @@ import httpx
 from roomcast.engine.cors import CorsOptions
 from roomcast.engine.http import Request
 
-from .conftest import TIMEOUT, EchoServer, handshake, open_data, polling
+from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, open_data, polling
 
 
 async def test_handshake_open_packet(server: EchoServer, http: httpx.AsyncClient) -> None:
@@ -22,12 +22,16 @@ async def test_handshake_open_packet(server: EchoServer, http: httpx.AsyncClient
     data = open_data(response.text)
     assert set(data) == {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
     assert data["upgrades"] == ["websocket"]
-    assert (data["pingInterval"], data["pingTimeout"], data["maxPayload"]) == (25000, 20000, 1000000)
+    assert (data["pingInterval"], data["pingTimeout"], data["maxPayload"]) == (
+        25000,
+        20000,
+        1000000,
+    )
     assert len(data["sid"]) == 20
     assert data["sid"] in server.engine.sessions
 
 
-async def test_options_in_open_packet(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_options_in_open_packet(make_server: MakeServer, http: httpx.AsyncClient) -> None:
     server = await make_server(
         ping_interval=1.5, ping_timeout=0.25, max_payload=5000, transports=("polling",)
     )
@@ -70,13 +74,13 @@ async def test_long_poll_answered_when_a_message_is_sent(
     assert response.text == "4late"
 
 
-async def test_queue_split_at_max_payload(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_queue_split_at_max_payload(make_server: MakeServer, http: httpx.AsyncClient) -> None:
     server = await make_server(max_payload=100)
     sid = await handshake(http, server.url)
     session = server.sessions[sid]
     for i in range(10):
         session.send(f"{i}" * 30)
-    texts = []
+    texts: list[str] = []
     while len(texts) < 10:
         response = await http.get(server.url, params=polling(sid))
         assert len(response.content) <= 100
@@ -172,7 +176,7 @@ async def test_binary_content_type_refused(server: EchoServer, http: httpx.Async
     assert await server.close_reason(sid) == "transport error"
 
 
-async def test_oversized_post_refused_and_session_closed(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_oversized_post_refused_and_session_closed(make_server: MakeServer) -> None:
     server = await make_server(max_payload=1000)
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         sid = await handshake(http, server.url)
@@ -221,7 +225,7 @@ async def test_close_without_pending_get_waits_for_next_poll(
 async def test_dropped_poll_is_transport_error(server: EchoServer) -> None:
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         sid = await handshake(http, server.url)
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     )
@@ -248,7 +252,7 @@ async def test_volatile_dropped_without_pending_poll(
     assert (await http.get(server.url, params=polling(sid))).text == "4kept"
 
 
-async def test_cors_preflight_and_headers(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_cors_preflight_and_headers(make_server: MakeServer, http: httpx.AsyncClient) -> None:
     server = await make_server(
         cors=CorsOptions(origins=["https://a.example"], credentials=True, allowed_headers=["x-a"])
     )
@@ -277,7 +281,9 @@ async def test_cors_preflight_and_headers(make_server, http: httpx.AsyncClient) 
     assert other.headers["vary"] == "Origin"
 
 
-async def test_cors_star_reflects_request_headers(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_cors_star_reflects_request_headers(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
     server = await make_server(cors=CorsOptions())
     preflight = await http.options(
         server.url, headers={"origin": "https://z", "access-control-request-headers": "x-b"}
@@ -287,7 +293,7 @@ async def test_cors_star_reflects_request_headers(make_server, http: httpx.Async
     assert preflight.headers["vary"] == "Access-Control-Request-Headers"
 
 
-async def test_allow_request(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_allow_request(make_server: MakeServer, http: httpx.AsyncClient) -> None:
     def check(request: Request) -> bool | str:
         return request.headers.get("x-allow") == "yes" or "not you"
 
@@ -312,7 +318,9 @@ async def test_messages_reach_on_message_in_order(
     sid = await handshake(http, server.url)
     received: list[str | bytes] = []
     server.sessions[sid].on_message = received.append
-    await http.post(server.url, params=polling(sid), content="\x1e".join(f"4m{i}" for i in range(50)))
+    await http.post(
+        server.url, params=polling(sid), content="\x1e".join(f"4m{i}" for i in range(50))
+    )
     await http.post(server.url, params=polling(sid), content="4é✓")
     assert received == [f"m{i}" for i in range(50)] + ["é✓"]
     assert json.loads('"ok"') == "ok"

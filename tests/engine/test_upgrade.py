@@ -8,7 +8,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import TIMEOUT, EchoServer, handshake, polling, recv, ws_connect
+from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, polling, recv, ws_connect
 
 
 async def wait_poll_pending(server: EchoServer, sid: str) -> None:
@@ -79,7 +79,9 @@ async def test_second_websocket_during_upgrade_refused(
     await ws.close()
 
 
-async def test_upgrade_timeout_keeps_polling(make_server, http: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_upgrade_timeout_keeps_polling(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
     server = await make_server(upgrade_timeout=0.2)
     sid = await handshake(http, server.url)
     ws = await ws_connect(server.url, sid=sid)

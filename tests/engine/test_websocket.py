@@ -10,7 +10,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from .conftest import TIMEOUT, EchoServer, handshake, open_data, recv, ws_connect
+from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, open_data, recv, ws_connect
 
 
 async def ws_open(server: EchoServer) -> tuple[ClientConnection, str]:
@@ -94,7 +94,7 @@ async def test_bad_packet_is_parse_error(server: EchoServer) -> None:
     assert await server.close_reason(sid) == "parse error"
 
 
-async def test_oversized_message(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_oversized_message(make_server: MakeServer) -> None:
     server = await make_server(max_payload=100)
     ws, sid = await ws_open(server)
     await ws.send("4" + "x" * 200)
@@ -104,7 +104,7 @@ async def test_oversized_message(make_server) -> None:  # type: ignore[no-untype
     assert await server.close_reason(sid) == "transport error"
 
 
-async def test_heartbeat_ping_and_timeout(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_heartbeat_ping_and_timeout(make_server: MakeServer) -> None:
     server = await make_server(ping_interval=0.2, ping_timeout=0.2)
     ws, sid = await ws_open(server)
     for _ in range(3):  # answered pings keep the session alive
@@ -116,7 +116,7 @@ async def test_heartbeat_ping_and_timeout(make_server) -> None:  # type: ignore[
         await recv(ws)
 
 
-async def test_polling_heartbeat_timeout(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_polling_heartbeat_timeout(make_server: MakeServer) -> None:
     server = await make_server(ping_interval=0.2, ping_timeout=0.2)
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         sid = await handshake(http, server.url)
@@ -165,7 +165,7 @@ async def test_volatile_and_write_buffer(server: EchoServer) -> None:
     assert not session.send("gone")
 
 
-async def test_graceful_shutdown(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_graceful_shutdown(make_server: MakeServer) -> None:
     server = await make_server()
     port = server.port
     ws, ws_sid = await ws_open(server)

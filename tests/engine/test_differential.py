@@ -1,0 +1,315 @@
+"""The same raw request sequences against roomcast and Node's engine.io 6: same answers.
+
+Each scenario drives one server through raw HTTP and WebSocket exchanges and returns a
+transcript (status codes, content types, bodies, packets, close codes) with session ids
+replaced by ``<sid>``; the transcripts of both servers must be equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from roomcast.engine.cors import CorsOptions
+from roomcast.engine.http import Request
+
+from .conftest import (
+    TIMEOUT,
+    EchoServer,
+    MakeServer,
+    normalize,
+    open_data,
+    polling,
+    recv,
+    start_node,
+    stop_node,
+    ws_connect,
+)
+
+Transcript = list[str]
+
+
+class Target:
+    """One server under test, seen only through its URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sids: list[str] = []
+        self.lines: Transcript = []
+
+    def log(self, line: str) -> None:
+        self.lines.append(normalize(line, self.sids))
+
+    def record(self, label: str, response: httpx.Response) -> None:
+        content_type = response.headers.get("content-type", "-")
+        cache = response.headers.get("cache-control", "-")
+        self.log(f"{label}: {response.status_code} [{content_type}] [{cache}] {response.text!r}")
+
+    async def request(
+        self, http: httpx.AsyncClient, label: str, method: str, params: dict[str, str], **kw: Any
+    ) -> httpx.Response | None:
+        try:
+            response = await http.request(method, self.url, params=params, **kw)
+        except httpx.HTTPError as exc:
+            self.log(f"{label}: connection error {type(exc).__name__}")
+            return None
+        self.record(label, response)
+        return response
+
+    async def open(self, http: httpx.AsyncClient) -> str:
+        response = await http.get(self.url, params={"EIO": "4", "transport": "polling"})
+        sid = str(open_data(response.text)["sid"])
+        self.sids.append(sid)
+        self.record("handshake", response)
+        return sid
+
+
+Scenario = Callable[[Target, httpx.AsyncClient], Awaitable[None]]
+
+
+async def errors(t: Target, http: httpx.AsyncClient) -> None:
+    for label, method, params in [
+        ("no transport", "GET", {"EIO": "4"}),
+        ("unknown transport", "GET", {"EIO": "4", "transport": "flying"}),
+        ("unknown sid GET", "GET", {"EIO": "4", "transport": "polling", "sid": "abc"}),
+        ("unknown sid POST", "POST", {"EIO": "4", "transport": "polling", "sid": "abc"}),
+        ("POST handshake", "POST", {"EIO": "4", "transport": "polling"}),
+        ("DELETE handshake", "DELETE", {"EIO": "4", "transport": "polling"}),
+        ("websocket by GET", "GET", {"EIO": "4", "transport": "websocket"}),
+        ("EIO 3", "GET", {"EIO": "3", "transport": "polling"}),
+        ("no EIO", "GET", {"transport": "polling"}),
+    ]:
+        await t.request(http, label, method, params)
+
+
+async def echo(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "post", "POST", polling(sid), content="4hello\x1e4wörld\x1ebAAEC")
+    await t.request(http, "get", "GET", polling(sid))
+    await t.request(http, "noop and upgrade packets", "POST", polling(sid), content="6\x1e5\x1e4x")
+    await t.request(http, "get", "GET", polling(sid))
+    await t.request(http, "PUT", "PUT", polling(sid))
+    await t.request(http, "mismatch", "GET", {**polling(sid), "transport": "websocket"})
+    await t.request(http, "EIO 3 on session", "GET", {**polling(sid), "EIO": "3"})
+
+
+async def client_close(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "close packet", "POST", polling(sid), content="1")
+    await t.request(http, "after", "GET", polling(sid))
+
+
+async def parse_error(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "bad packet", "POST", polling(sid), content="4a\x1ex")
+    await t.request(http, "after", "GET", polling(sid))
+
+
+async def client_ping(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "ping from client", "POST", polling(sid), content="2")
+    await t.request(http, "after", "GET", polling(sid))
+
+
+async def binary_post(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    headers = {"content-type": "application/octet-stream"}
+    await t.request(http, "octet-stream", "POST", polling(sid), content=b"4x", headers=headers)
+    await t.request(http, "after", "GET", polling(sid))
+
+
+async def oversized(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "big", "POST", polling(sid), content="4" + "x" * 1500)
+    await t.request(http, "after", "GET", polling(sid))
+
+
+class RawPoll:
+    """A GET sent on its own socket, so the test knows it left before anything else is sent."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def answer(self) -> str:
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        self.writer.close()
+        content_type = headers.get("content-type", "-")
+        cache = headers.get("cache-control", "-")
+        return f"{lines[0].split()[1]} [{content_type}] [{cache}] {body.decode()!r}"
+
+
+async def poll_started(http: httpx.AsyncClient, t: Target, sid: str) -> RawPoll:
+    """Send a long-poll GET; a noop POST round trip after it lets the server read it first."""
+    host, port = t.url.split("/")[2].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    path = "/" + t.url.split("/", 3)[3] + f"?EIO=4&transport=polling&sid={sid}"
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    async with httpx.AsyncClient(timeout=TIMEOUT) as other:
+        await other.post(t.url, params=polling(sid), content="6")
+    return RawPoll(reader, writer)
+
+
+async def duplicate_get(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    first = await poll_started(http, t, sid)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as other:
+        await t.request(other, "second GET", "GET", polling(sid))
+    t.log(f"first GET: {await first.answer()}")
+    await t.request(http, "after", "GET", polling(sid))
+
+
+async def server_close(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "ask close", "POST", polling(sid), content="4close")
+    await t.request(http, "poll after close", "GET", polling(sid))
+    await t.request(http, "after", "GET", polling(sid))
+    sid = await t.open(http)
+    poll = await poll_started(http, t, sid)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as other:
+        await t.request(other, "ask close", "POST", polling(sid), content="4close")
+    t.log(f"pending poll: {await poll.answer()}")
+
+
+async def upgrade(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    poll = await poll_started(http, t, sid)
+    ws = await ws_connect(t.url, sid=sid)
+    await ws.send("2probe")
+    t.log(f"probe answer {await recv(ws)!r}")
+    t.log(f"released poll: {await poll.answer()}")
+    await ws.send("5")
+    await ws.send("4after upgrade")
+    t.log(f"ws echo {await recv(ws)!r}")
+    await ws.send(b"\x01\x02")
+    t.log(f"ws echo {await recv(ws)!r}")
+    await t.request(http, "poll after upgrade", "GET", polling(sid))
+    await t.request(http, "post after upgrade", "POST", polling(sid), content="4x")
+    second = await ws_connect(t.url, sid=sid)
+    try:
+        t.log(f"second ws got {await recv(second)!r}")
+    except ConnectionClosed:
+        t.log(f"second ws closed {second.close_code}")
+    await ws.send("4close")
+    try:
+        t.log(f"ws got {await recv(ws)!r}")
+    except ConnectionClosed:
+        t.log(f"ws closed {ws.close_code}")
+
+
+async def websocket(t: Target, http: httpx.AsyncClient) -> None:
+    ws = await ws_connect(t.url)
+    opened = await recv(ws)
+    assert isinstance(opened, str)
+    t.sids.append(str(open_data(opened)["sid"]))
+    t.log(f"ws open {opened}")
+    await ws.send("4héllo")
+    t.log(f"ws echo {await recv(ws)!r}")
+    await ws.send("4" + "x" * 1500)
+    try:
+        t.log(f"ws got {await recv(ws)!r}")
+    except ConnectionClosed:
+        t.log(f"ws closed {ws.close_code}")
+    for label, params in [
+        ("unknown sid", {"sid": "nope"}),
+        ("unknown transport", {"transport": "x"}),
+    ]:
+        try:
+            await ws_connect(t.url, **params)
+        except InvalidStatus as exc:
+            t.log(f"{label}: {exc.response.status_code} {exc.response.body!r}")
+
+
+SCENARIOS: list[Scenario] = [
+    errors,
+    echo,
+    client_close,
+    parse_error,
+    client_ping,
+    binary_post,
+    oversized,
+    duplicate_get,
+    server_close,
+    upgrade,
+    websocket,
+]
+
+
+async def run(scenario: Scenario, url: str) -> Transcript:
+    target = Target(url)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        await scenario(target, http)
+    return target.lines
+
+
+async def test_same_transcripts_as_node(node: str, make_server: MakeServer) -> None:
+    ours: EchoServer = await make_server(max_payload=1000)
+    theirs = await start_node(node, {"maxHttpBufferSize": 1000})
+    try:
+        for scenario in SCENARIOS:
+            expected = await run(scenario, theirs.url)
+            got = await run(scenario, ours.url)
+            assert got == expected, scenario.__name__
+    finally:
+        await stop_node(theirs)
+
+
+def cors_header_lines(response: httpx.Response) -> list[str]:
+    return sorted(
+        f"{name}: {value}"
+        for name, value in response.headers.items()
+        if name.startswith("access-control-") or name == "vary"
+    )
+
+
+async def test_same_cors_and_allow_request_as_node(node: str, make_server: MakeServer) -> None:
+    def allow(request: Request) -> bool | str:
+        return request.headers.get("x-allow") == "yes" or "go away"
+
+    ours: EchoServer = await make_server(
+        cors=CorsOptions(origins=["https://a.example"], credentials=True), allow_request=allow
+    )
+    theirs = await start_node(
+        node,
+        {
+            "cors": {"origin": ["https://a.example"], "credentials": True},
+            "allowRequestMessage": "go away",
+        },
+    )
+    params = {"EIO": "4", "transport": "polling"}
+    try:
+        results: list[list[str]] = []
+        for url in (theirs.url, ours.url):
+            lines: list[str] = []
+            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+                for origin in ("https://a.example", "https://b.example"):
+                    preflight = await http.options(
+                        url,
+                        params=params,
+                        headers={
+                            "origin": origin,
+                            "access-control-request-method": "GET",
+                            "access-control-request-headers": "x-allow",
+                        },
+                    )
+                    lines.append(f"preflight {preflight.status_code} {preflight.text!r}")
+                    lines += cors_header_lines(preflight)
+                    for allow_header in ("no", "yes"):
+                        response = await http.get(
+                            url, params=params, headers={"origin": origin, "x-allow": allow_header}
+                        )
+                        lines.append(f"get {response.status_code}")
+                        lines.append(normalize(response.text, []))
+                        lines += cors_header_lines(response)
+            results.append(lines)
+        assert results[1] == results[0]
+    finally:
+        await stop_node(theirs)
