@@ -12,6 +12,7 @@ from tests.conftest import ROOT
 from .tokens import user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 5000
 ARTIFACTS = ROOT / "test-artifacts"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -43,9 +44,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
     context = await browser.new_context(viewport={"width": 760, "height": 640})
+    context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
     await page.goto(url)
+    # The page disables Connect and says so when /socket.io/socket.io.js did not load.
+    await expect(page.locator("#status")).not_to_have_text("the Socket.IO client did not load")
     return page
 
 

@@ -16,7 +16,9 @@ from roomcast.engine.server import Server
 from .conftest import ChatClient, RsaPair
 from .tokens import craft, user_token
 
-NOW = int(time.time())
+
+def now() -> int:
+    return int(time.time())
 
 
 @pytest.fixture
@@ -37,27 +39,31 @@ async def strict_url(port: int, rsa_pair: RsaPair) -> AsyncIterator[str]:
 
 
 def rs256(pair: RsaPair, **claims: Any) -> str:
-    payload = {"id": "1", "aud": "chat", "iss": "roomcast", "exp": NOW + 600, **claims}
+    payload = {"id": "1", "aud": "chat", "iss": "roomcast", "exp": now() + 600, **claims}
     return jwt.encode(payload, pair.private_pem, algorithm="RS256")
 
 
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("make_token", "reason"),
     [
-        (None, "missing token"),
-        ("", "missing token"),
-        ("garbage", "jwt malformed"),
-        (user_token(exp=NOW - 60), "jwt expired"),
-        (user_token(nbf=NOW + 600), "jwt not active"),
-        (user_token(secret="not-the-server-secret-" + "z" * 40), "invalid signature"),
-        (craft({"alg": "none", "typ": "JWT"}, {"id": "1", "name": "Eve"}), "invalid algorithm"),
-        (user_token(aud="someone-else"), "invalid audience"),
+        (lambda: None, "missing token"),
+        (lambda: "", "missing token"),
+        (lambda: "garbage", "jwt malformed"),
+        (lambda: user_token(exp=now() - 60), "jwt expired"),
+        (lambda: user_token(nbf=now() + 600), "jwt not active"),
+        (lambda: user_token(secret="not-the-server-secret-" + "z" * 40), "invalid signature"),
+        (lambda: craft({"alg": "none"}, {"id": "1", "name": "Eve"}), "invalid algorithm"),
+        (lambda: user_token(aud="someone-else"), "invalid audience"),
     ],
+    ids=["none", "empty", "garbage", "expired", "early", "wrong-key", "alg-none", "audience"],
 )
 async def test_chat_refusals(
-    chat_url: str, clients: Callable[[], ChatClient], token: str | None, reason: str
+    chat_url: str,
+    clients: Callable[[], ChatClient],
+    make_token: Callable[[], str | None],
+    reason: str,
 ) -> None:
-    assert await clients().refusal(chat_url, token) == reason
+    assert await clients().refusal(chat_url, make_token()) == reason
 
 
 async def test_hs256_signed_with_the_public_key_is_refused(
@@ -65,7 +71,7 @@ async def test_hs256_signed_with_the_public_key_is_refused(
 ) -> None:
     forged = craft(
         {"alg": "HS256", "typ": "JWT"},
-        {"id": "1", "aud": "chat", "iss": "roomcast", "exp": NOW + 600},
+        {"id": "1", "aud": "chat", "iss": "roomcast", "exp": now() + 600},
         rsa_pair.public_pem,
     )
     assert await clients().refusal(strict_url, forged) == "invalid algorithm"
@@ -90,7 +96,7 @@ async def test_token_from_header_or_query(chat_url: str, clients: Callable[[], C
 async def test_a_refusal_is_logged_once_without_the_token(
     chat_url: str, clients: Callable[[], ChatClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    token = user_token(exp=NOW - 60)
+    token = user_token(exp=now() - 60)
     with caplog.at_level(logging.INFO, logger="roomcast.auth"):
         assert await clients().refusal(chat_url, token) == "jwt expired"
     records = [r for r in caplog.records if r.name == "roomcast.auth"]

@@ -17,7 +17,10 @@ from .conftest import RsaPair
 from .tokens import SECRET, b64url, craft, craft_raw, user_token
 
 HS = KeySet(SECRET)
-NOW = int(time.time())
+
+
+def now() -> int:
+    return int(time.time())
 
 
 def refusal(
@@ -62,14 +65,14 @@ def test_garbage_is_malformed(token: object) -> None:
 
 
 def test_expired_token() -> None:
-    token = user_token(exp=NOW - 60)
+    token = user_token(exp=now() - 60)
     assert refusal(token) == "jwt expired"
     assert verify_token(token, HS, ["HS256"], leeway=120)["id"] == "123"
 
 
 def test_token_not_yet_valid() -> None:
-    assert refusal(user_token(nbf=NOW + 600)) == "jwt not active"
-    assert refusal(user_token(iat=NOW + 600)) == "jwt not active"
+    assert refusal(user_token(nbf=now() + 600)) == "jwt not active"
+    assert refusal(user_token(iat=now() + 600)) == "jwt not active"
 
 
 def test_wrong_secret_and_tampered_payload_are_invalid_signatures() -> None:
