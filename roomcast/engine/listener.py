@@ -21,8 +21,9 @@ _DEFAULT_BODY_LIMIT = 1 << 20
 class Listener:
     """One TCP port serving any number of engines (one per path) and plain HTTP routes.
 
-    An engine on ``"/socket.io/"`` serves every URL starting with that path (like Node's
-    engine.io); a route matches its path exactly. Anything else gets 404.
+    A route matches its method and path exactly and comes first (so ``/socket.io/socket.io.js``
+    can be a route); an engine on ``"/socket.io/"`` serves every other URL starting with that
+    path (like Node's engine.io). Anything else gets 404.
     """
 
     def __init__(
@@ -66,13 +67,13 @@ class Listener:
         return engine.options.max_payload if engine is not None else _DEFAULT_BODY_LIMIT
 
     def handle(self, request: Request) -> Response | Awaitable[Response]:
-        """Route one HTTP request to its engine or route."""
-        engine = self._engine_for(request.url)
-        if engine is not None:
-            return engine.handle_http(request)
+        """Route one HTTP request: an exact route first, then an engine by path prefix."""
         method = "GET" if request.method == "HEAD" else request.method
         handler = self._routes.get((method, request.path))
         if handler is None:
+            engine = self._engine_for(request.url)
+            if engine is not None:
+                return engine.handle_http(request)
             if any(path == request.path for _, path in self._routes):
                 return Response(405, [("Content-Type", "text/plain")], b"Method Not Allowed")
             return Response(404, [("Content-Type", "text/plain")], _NOT_FOUND)

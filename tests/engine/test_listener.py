@@ -42,6 +42,7 @@ async def test_engines_on_several_paths_and_routes(port: int) -> None:
         listener.mount(second)
         listener.route("GET", "/", page)
         listener.route("POST", "/echo", lambda request: Response(200, [], request.body))
+        listener.route("GET", "/socket.io/client.js", lambda request: Response(200, [], b"js"))
         await listener.start("127.0.0.1", port)
         assert listener.port == port
         base = f"http://127.0.0.1:{port}"
@@ -54,6 +55,8 @@ async def test_engines_on_several_paths_and_routes(port: int) -> None:
                 assert await recv(ws) == "4" + name
                 await ws.close()
             assert (await http.get(base + "/")).text == "<h1>hi</h1>"
+            # A route inside an engine's path wins over the engine (Node serves its client so).
+            assert (await http.get(base + "/socket.io/client.js")).text == "js"
             head = await http.head(base + "/")
             assert (head.status_code, head.content) == (200, b"")
             assert (await http.post(base + "/echo", content=b"abc")).content == b"abc"
