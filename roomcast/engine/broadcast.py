@@ -133,3 +133,77 @@ class BroadcastOperator:
             f"<BroadcastOperator nsp={self.adapter.nsp.name} rooms={sorted(self.rooms)} "
             f"except={sorted(self.except_rooms)} flags={self.flags}>"
         )
+
+
+class Targets:
+    """``to``/``in_``/``except_``/``local``: choosing recipients, for anything that can make a
+    :class:`BroadcastOperator` (a socket's excludes the socket itself)."""
+
+    __slots__ = ()
+
+    def _operator(self) -> BroadcastOperator:
+        raise NotImplementedError
+
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Target ``room`` (one or several) for a broadcast."""
+        return self._operator().to(room)
+
+    def in_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Same as :meth:`to`."""
+        return self._operator().to(room)
+
+    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Exclude the sockets in ``room`` (one or several) from a broadcast."""
+        return self._operator().except_(room)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast to this server's sockets only."""
+        return self._operator().local
+
+
+class Broadcasts(Targets):
+    """The broadcast API of a namespace (and of the server, for its main namespace)."""
+
+    __slots__ = ()
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Broadcast that drops the packet for sockets that cannot take it now."""
+        return self._operator().volatile
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Broadcast with compression on or off."""
+        return self._operator().compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Broadcast whose ``emit_with_ack`` fails after ``seconds``."""
+        return self._operator().timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every socket of the namespace."""
+        self._operator().emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        """Send a ``message`` event to every socket."""
+        self._operator().emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        """Send ``event`` to every socket and return every answer (see :meth:`timeout`)."""
+        return await self._operator().emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Any]:
+        """The sockets of the namespace (across servers with a cluster adapter)."""
+        return await self._operator().fetch_sockets()
+
+    def sockets_join(self, room: str | Collection[str]) -> None:
+        """Make every socket join ``room`` (one or several)."""
+        self._operator().sockets_join(room)
+
+    def sockets_leave(self, room: str | Collection[str]) -> None:
+        """Make every socket leave ``room`` (one or several)."""
+        self._operator().sockets_leave(room)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket (``close``: close their whole connections)."""
+        self._operator().disconnect_sockets(close)

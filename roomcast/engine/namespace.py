@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import Packet, PacketType
 from ..rooms.adapter import Adapter, BroadcastOptions
 from ..rooms.memory import MemoryAdapter
-from .broadcast import BroadcastOperator
+from .broadcast import BroadcastOperator, Broadcasts
 from .errors import ConnectionRefused
 from .prepared import PreparedMessage
 
@@ -100,7 +100,7 @@ async def _finish(
         ack(*ack_args(value))
 
 
-class Namespace:
+class Namespace(Broadcasts):
     """A communication channel multiplexed on the connections: ``io.of("/chat")``.
 
     ``on("connection")`` handlers get ``(socket)``; ``on("disconnecting")`` and
@@ -185,66 +185,9 @@ class Namespace:
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self.adapter)
 
-    def to(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Target a room (or rooms) for the next broadcast."""
-        return self._operator().to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Exclude a room (or rooms) from the next broadcast."""
-        return self._operator().except_(room)
-
-    @property
-    def volatile(self) -> BroadcastOperator:
-        """Broadcast that drops the packet for sockets that cannot take it now."""
-        return self._operator().volatile
-
-    @property
-    def local(self) -> BroadcastOperator:
-        """Broadcast to this server's sockets only."""
-        return self._operator().local
-
-    def compress(self, compress: bool) -> BroadcastOperator:
-        """Broadcast with compression on or off."""
-        return self._operator().compress(compress)
-
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        """Broadcast ``emit_with_ack`` that fails after ``seconds``."""
-        return self._operator().timeout(seconds)
-
-    def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` to every socket of the namespace."""
-        self._operator().emit(event, *args)
-
-    def send(self, *args: Any) -> None:
-        """Send a ``message`` event to every socket."""
-        self.emit("message", *args)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        """Send ``event`` to every socket and return every answer (see :meth:`timeout`)."""
-        result: list[Any] = await self._operator().emit_with_ack(event, *args)
-        return result
-
-    async def fetch_sockets(self) -> list[Any]:
-        """The sockets of the namespace (across servers with a cluster adapter)."""
-        return await self._operator().fetch_sockets()
-
     async def all_sockets(self) -> set[str]:
         """The ids of the namespace's local sockets."""
         return self.adapter.sockets()
-
-    def sockets_join(self, room: str | Collection[str]) -> None:
-        """Make every socket join ``room``."""
-        self._operator().sockets_join(room)
-
-    def sockets_leave(self, room: str | Collection[str]) -> None:
-        """Make every socket leave ``room``."""
-        self._operator().sockets_leave(room)
-
-    def disconnect_sockets(self, close: bool = False) -> None:
-        """Disconnect every socket (``close``: close their whole connections)."""
-        self._operator().disconnect_sockets(close)
 
     def server_side_emit(self, event: str, *args: Any) -> None:
         """Send ``event`` to this namespace on the other servers of the cluster (through the

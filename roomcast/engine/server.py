@@ -8,12 +8,12 @@ import inspect
 import logging
 import re
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
-from .broadcast import BroadcastOperator
+from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
 from .cors import CorsOptions
 from .engine import Engine
@@ -32,7 +32,7 @@ NamespaceMatcher = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
 AdapterFactory = Callable[[Namespace], Adapter]
 
 
-class Server:
+class Server(Broadcasts):
     """A Socket.IO v4 server (protocol 5) with Node socket.io 4.8's behaviour.
 
     ``Server(**engine_options)`` passes Engine.IO options (``ping_interval``, ``max_payload``,
@@ -153,61 +153,8 @@ class Server:
         """Register a handler on the main namespace (see :meth:`Namespace.on`)."""
         return self.sockets.on(event, handler)
 
-    def to(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Target a room of the main namespace."""
-        return self.sockets.to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Exclude a room of the main namespace."""
-        return self.sockets.except_(room)
-
-    @property
-    def volatile(self) -> BroadcastOperator:
-        """A volatile broadcast on the main namespace."""
-        return self.sockets.volatile
-
-    @property
-    def local(self) -> BroadcastOperator:
-        """A broadcast to this server's sockets of the main namespace."""
-        return self.sockets.local
-
-    def compress(self, compress: bool) -> BroadcastOperator:
-        """A broadcast with compression on or off."""
-        return self.sockets.compress(compress)
-
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        """A broadcast whose ``emit_with_ack`` fails after ``seconds``."""
-        return self.sockets.timeout(seconds)
-
-    def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` to every socket of the main namespace."""
-        self.sockets.emit(event, *args)
-
-    def send(self, *args: Any) -> None:
-        """Send a ``message`` event to every socket of the main namespace."""
-        self.sockets.send(*args)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        """Send ``event`` to every socket of the main namespace and gather the answers."""
-        return await self.sockets.emit_with_ack(event, *args)
-
-    async def fetch_sockets(self) -> list[Any]:
-        """The sockets of the main namespace."""
-        return await self.sockets.fetch_sockets()
-
-    def sockets_join(self, room: str | Collection[str]) -> None:
-        """Make every socket of the main namespace join ``room``."""
-        self.sockets.sockets_join(room)
-
-    def sockets_leave(self, room: str | Collection[str]) -> None:
-        """Make every socket of the main namespace leave ``room``."""
-        self.sockets.sockets_leave(room)
-
-    def disconnect_sockets(self, close: bool = False) -> None:
-        """Disconnect every socket of the main namespace."""
-        self.sockets.disconnect_sockets(close)
+    def _operator(self) -> BroadcastOperator:
+        return self.sockets._operator()
 
     def server_side_emit(self, event: str, *args: Any) -> None:
         """Send ``event`` to the main namespace of the other servers (see the adapter)."""

@@ -16,7 +16,7 @@ from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
 from ..rooms.adapter import Adapter, BroadcastFlags
 from .acks import AckCallback, AckSender, AckWaiter, PendingAcks
-from .broadcast import BroadcastOperator
+from .broadcast import BroadcastOperator, Targets
 from .errors import AckTimeoutError, SocketDisconnected
 from .handshake import Handshake, js_date
 from .namespace import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
@@ -45,7 +45,7 @@ def new_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(15)).decode()
 
 
-class Socket:
+class Socket(Targets):
     """One client in one namespace. ``id`` is its own per-namespace id (not the Engine.IO sid)
     and the name of a room it is always in."""
 
@@ -227,25 +227,10 @@ class Socket:
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self.nsp.adapter, except_rooms=frozenset((self.id,)))
 
-    def to(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Broadcast to ``room`` (one or several), this socket excluded."""
-        return self._operator().to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Collection[str]) -> BroadcastOperator:
-        """Broadcast to everyone but ``room`` and this socket."""
-        return self._operator().except_(room)
-
     @property
     def broadcast(self) -> BroadcastOperator:
         """Broadcast to every socket of the namespace but this one."""
         return self._operator()
-
-    @property
-    def local(self) -> BroadcastOperator:
-        """Broadcast to this server's sockets but this one."""
-        return self._operator().local
 
     def send_packet(self, packet: Packet, volatile: bool = False) -> None:
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
