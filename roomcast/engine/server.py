@@ -216,7 +216,9 @@ class Server(Broadcasts):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
             async with self.serve(host, port):
+                logger.info("serving on http://%s:%d", host, self.listener.port)
                 await stop.wait()
+                logger.info("shutting down")
 
         asyncio.run(main())
 

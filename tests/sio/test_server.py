@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
+import sys
 from typing import Any
 
 import engineio
@@ -198,3 +200,41 @@ async def test_request_handler_type(io: Server) -> None:
     async with httpx.AsyncClient(timeout=WAIT) as http:
         answer = await http.get(url_of(io) + "/x")
     assert (answer.status_code, answer.text) == (201, "/x")
+
+
+RUN_SCRIPT = """
+import logging, sys
+from roomcast.engine.server import Server
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+io = Server()
+io.on("disconnect", lambda socket, reason: print("disconnect:", reason, flush=True))
+io.run("127.0.0.1", int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_run_closes_gracefully_on_signals(port: int, sig: signal.Signals) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RUN_SCRIPT,
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        while b"serving on" not in (line := await asyncio.wait_for(proc.stderr.readline(), WAIT)):
+            assert line, "the server exited before serving"
+        client = await py_client(f"http://127.0.0.1:{port}")
+        proc.send_signal(sig)
+        assert (
+            await asyncio.wait_for(proc.stdout.readline(), WAIT)
+            == b"disconnect: server shutting down\n"
+        )
+        assert await asyncio.wait_for(proc.wait(), WAIT) == 0
+        await client.disconnect()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
