@@ -69,11 +69,6 @@ class Client:
         else:
             session.send_prepared(PreparedMessage(messages), volatile=volatile)
 
-    def write_prepared(self, prepared: object, volatile: bool) -> bool:
-        """Queue a broadcast's prepared messages."""
-        assert isinstance(prepared, PreparedMessage)
-        return self.session.send_prepared(prepared, volatile=volatile)
-
     # reading
 
     def _on_message(self, data: str | bytes) -> None:

@@ -224,8 +224,10 @@ class Namespace(Broadcasts):
                 error = {"message": "Internal server error", "data": None}
                 break
         if socket.client.closed:
+            socket._cleanup()
             return
         if error is not None:
+            socket._cleanup()
             if error["data"] is None:
                 del error["data"]
             socket.send_packet(Packet(PacketType.CONNECT_ERROR, data=error))

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
@@ -20,6 +20,7 @@ from .broadcast import BroadcastOperator, Targets
 from .errors import AckTimeoutError, SocketDisconnected
 from .handshake import Handshake, js_date
 from .namespace import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
+from .prepared import PreparedMessage
 
 if TYPE_CHECKING:
     from .client import Client
@@ -241,7 +242,7 @@ class Socket(Targets):
         """Queue a broadcast packet already encoded and prepared for every recipient."""
         if self._any_outgoing:
             self._notify_outgoing(packet.data)
-        return self.client.write_prepared(prepared, volatile)
+        return self.client.session.send_prepared(cast(PreparedMessage, prepared), volatile=volatile)
 
     def _notify_outgoing(self, data: list[Any]) -> None:
         for listener in list(self._any_outgoing or ()):

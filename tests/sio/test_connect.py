@@ -36,6 +36,7 @@ async def test_middleware_refusal_reaches_the_client(io: Server, clients: Client
     async def first(socket: Socket) -> None:
         order.append("first")
         socket.data["user"] = socket.handshake.auth.get("user")
+        socket.join("early")  # rooms joined before a refusal are left again
 
     def second(socket: Socket) -> None:
         order.append("second")
@@ -55,6 +56,7 @@ async def test_middleware_refusal_reaches_the_client(io: Server, clients: Client
     accepted = clients()
     await accepted.connect(url_of(io), auth={"user": "alice"})
     assert [s.data["user"] for s in connected] == ["alice"]
+    assert connected[0].rooms == {connected[0].id, "early"}
 
 
 async def test_refusal_without_data(io: Server, clients: ClientFactory) -> None:
