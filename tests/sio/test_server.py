@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sys
@@ -238,3 +239,21 @@ async def test_run_closes_gracefully_on_signals(port: int, sig: signal.Signals) 
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_volatile_is_dropped_while_the_transport_cannot_take_it(io: Server) -> None:
+    sockets: asyncio.Future[Socket] = asyncio.get_running_loop().create_future()
+    io.on("connection", sockets.set_result)
+    base = f"{url_of(io)}/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.get(base)
+        url = f"{base}&sid={json.loads(opened.text[1:])['sid']}"
+        await http.post(url, content="40")
+        assert (await http.get(url)).text.startswith('40{"sid":')
+        socket = await asyncio.wait_for(sockets, WAIT)
+        # no GET is pending: the polling transport cannot send now (Node: not writable)
+        io.volatile.emit("dropped", 1)
+        socket.volatile.emit("dropped", 2)
+        io.to(socket.id).volatile.emit("dropped", 3)
+        io.emit("kept", 4)
+        assert (await http.get(url)).text == '42["kept",4]'
