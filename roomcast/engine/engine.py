@@ -376,11 +376,12 @@ class Engine:
 
     async def close(self, timeout: float = 10.0) -> None:
         """Close every session (``server shutting down``) and wait, up to ``timeout``, for them
-        to flush; what is left then is dropped."""
+        to flush: a polling session sends its queue and close packet on its pending or next
+        poll. What is left at the deadline is dropped."""
         self._closing = True
         self._idle = asyncio.Event()
         for session in list(self.sessions.values()):
-            session._shutdown(SERVER_SHUTTING_DOWN)
+            session.close(SERVER_SHUTTING_DOWN)
         self._check_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)

@@ -200,12 +200,6 @@ class Session:
         )
         self._flush()
 
-    def _shutdown(self, reason: str) -> None:
-        """Close for a server shutdown: wait for a poll only if packets are queued for it."""
-        self.close(reason)
-        if self._state == _CLOSING and not self._queue:
-            self._finish(reason, None)
-
     # transport callbacks
 
     def _start(self, open_packet: str) -> None:

@@ -50,6 +50,7 @@ async def test_engines_on_several_paths_and_routes(port: int) -> None:
             for path, name in (("/socket.io/", "first"), ("/engine.io/", "second")):
                 sid = await handshake(http, base + path)
                 assert (await http.get(base + path, params=polling(sid))).text == "4" + name
+                await http.post(base + path, params=polling(sid), content="1")
                 ws = await ws_connect(base + path)
                 open_data(str(await recv(ws)))
                 assert await recv(ws) == "4" + name

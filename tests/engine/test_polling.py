@@ -324,3 +324,15 @@ async def test_messages_reach_on_message_in_order(
     await http.post(server.url, params=polling(sid), content="4é✓")
     assert received == [f"m{i}" for i in range(50)] + ["é✓"]
     assert json.loads('"ok"') == "ok"
+
+
+async def test_shutdown_flushes_on_next_poll(make_server: MakeServer) -> None:
+    server = await make_server()
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:  # keeps its connection alive
+        sid = await handshake(http, server.url)
+        server.sessions[sid].send("before shutdown")
+        closing = asyncio.ensure_future(server.listener.close(timeout=TIMEOUT))
+        response = await http.get(server.url, params=polling(sid))
+        assert response.text == "4before shutdown\x1e1"
+        assert await server.close_reason(sid) == "server shutting down"
+        await asyncio.wait_for(closing, TIMEOUT)
