@@ -1,3 +1,82 @@
-"""roomcast: a fast, typed Socket.IO v4 server for Python."""
+"""roomcast: a fast, typed Socket.IO v4 server for Python.
+
+The names below are the public API. They are loaded on first use, so that importing one layer
+(say ``roomcast.protocol``, the pure codecs) never pulls in the layers above it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Server": "roomcast.engine.server",
+    "Namespace": "roomcast.engine.namespace",
+    "Socket": "roomcast.engine.socket",
+    "BroadcastOperator": "roomcast.engine.broadcast",
+    "ConnectionRefused": "roomcast.engine.errors",
+    "AckTimeoutError": "roomcast.engine.errors",
+    "SocketDisconnected": "roomcast.engine.errors",
+    "Engine": "roomcast.engine.engine",
+    "EngineOptions": "roomcast.engine.options",
+    "CorsOptions": "roomcast.engine.cors",
+    "Listener": "roomcast.engine.listener",
+    "Request": "roomcast.engine.http",
+    "Response": "roomcast.engine.http",
+    "Adapter": "roomcast.rooms.adapter",
+    "MemoryAdapter": "roomcast.rooms.memory",
+    "RoomRegistry": "roomcast.rooms.registry",
+    "jwt_auth": "roomcast.auth.jwt",
+}
+
+__all__ = [
+    "AckTimeoutError",
+    "Adapter",
+    "BroadcastOperator",
+    "ConnectionRefused",
+    "CorsOptions",
+    "Engine",
+    "EngineOptions",
+    "Listener",
+    "MemoryAdapter",
+    "Namespace",
+    "Request",
+    "Response",
+    "RoomRegistry",
+    "Server",
+    "Socket",
+    "SocketDisconnected",
+    "__version__",
+    "jwt_auth",
+]
+
+if TYPE_CHECKING:
+    from roomcast.auth.jwt import jwt_auth
+    from roomcast.engine.broadcast import BroadcastOperator
+    from roomcast.engine.cors import CorsOptions
+    from roomcast.engine.engine import Engine
+    from roomcast.engine.errors import AckTimeoutError, ConnectionRefused, SocketDisconnected
+    from roomcast.engine.http import Request, Response
+    from roomcast.engine.listener import Listener
+    from roomcast.engine.namespace import Namespace
+    from roomcast.engine.options import EngineOptions
+    from roomcast.engine.server import Server
+    from roomcast.engine.socket import Socket
+    from roomcast.rooms.adapter import Adapter
+    from roomcast.rooms.memory import MemoryAdapter
+    from roomcast.rooms.registry import RoomRegistry
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roomcast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
