@@ -2,8 +2,7 @@
 
 import os
 
-from roomcast.auth import jwt_auth
-from roomcast.engine.server import Server
+from roomcast import Server, jwt_auth
 
 io = Server()
 io.use(jwt_auth(os.environ["ROOMCAST_JWT_SECRET"], ["HS256"]))
