@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -112,7 +111,7 @@ class Session:
         self._on_closed = on_closed
         self._state = _OPEN
         self._close_reason = FORCED_CLOSE
-        self._queue: deque[str] = deque()
+        self._queue: list[str] = []
         self._queued_bytes = 0
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -213,31 +212,32 @@ class Session:
             if transport is self._probe:
                 self._on_probe_data(data)
             return
-        if self._state != _OPEN:
-            return
-        try:
-            packet = decode_packet(data)
-        except ProtocolError as exc:
-            logger.info("session %s: invalid packet: %s", self.sid, exc)
-            self._finish(PARSE_ERROR, str(exc))
-            return
-        self._on_packet(packet)
+        if self._state == _OPEN:
+            packet = self._decode(data)
+            if packet is not None:
+                self._on_packet(packet)
 
     def _on_payload(self, payload: str) -> None:
         """A polling POST body: packets are handled in order until one fails to decode."""
         for part in payload.split(SEPARATOR):
             if self._state != _OPEN:
                 return
-            try:
-                packet = decode_packet(part)
-            except ProtocolError as exc:
-                logger.info("session %s: invalid payload: %s", self.sid, exc)
-                self._finish(PARSE_ERROR, str(exc))
+            packet = self._decode(part)
+            if packet is None:
                 return
             if packet.type == PacketType.CLOSE:
                 self._finish(TRANSPORT_CLOSE, None)
                 return
             self._on_packet(packet)
+
+    def _decode(self, data: str | bytes) -> Packet | None:
+        """Decode one packet; a bad one closes the session (``parse error``)."""
+        try:
+            return decode_packet(data)
+        except ProtocolError as exc:
+            logger.info("session %s: invalid packet: %s", self.sid, exc)
+            self._finish(PARSE_ERROR, str(exc))
+            return None
 
     def _on_packet(self, packet: Packet) -> None:
         kind = packet.type
@@ -319,11 +319,13 @@ class Session:
         if polling.writable:
             polling.respond("1")
         polling.close()
-        queue, self._queue = self._queue, deque()
+        queue, self._queue = self._queue, []
         self._queued_bytes = 0
         for item in queue:
-            if item[0] == "b":
-                probe.send_binary(decode_packet(item).data)  # type: ignore[arg-type]
+            if item[0] == "b":  # polling form of a binary message: base64
+                data = decode_packet(item).data
+                assert isinstance(data, bytes)
+                probe.send_binary(data)
             else:
                 probe.send_text(item)
         if self._state == _CLOSING:
@@ -372,17 +374,19 @@ class Session:
         queue = self._queue
         if not queue and self._state == _OPEN:
             return
-        parts: list[str] = []
-        size = 0
         limit = self._options.max_payload
-        count = self._options.polling_max_packets or len(queue)
+        count = self._options.polling_max_packets or len(queue) + 1
         if self._state == _CLOSING:
             count -= 1  # room for the close packet
-        while queue and (not parts or (size + len(queue[0]) + 1 <= limit and len(parts) < count)):
-            item = queue.popleft()
-            parts.append(item)
-            size += len(item) + 1
-        self._queued_bytes -= size - len(parts)
+        taken = size = 0
+        while taken < len(queue) and (
+            taken == 0 or (size + len(queue[taken]) + 1 <= limit and taken < count)
+        ):
+            size += len(queue[taken]) + 1
+            taken += 1
+        parts = queue[:taken]
+        del queue[:taken]
+        self._queued_bytes -= size - taken
         if self._state == _CLOSING and not queue:
             parts.append("1")
             transport.respond(SEPARATOR.join(parts))
