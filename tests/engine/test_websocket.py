@@ -186,3 +186,48 @@ async def test_graceful_shutdown(make_server: MakeServer) -> None:
     assert not server.engine.sessions
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame with a short payload: (opcode, payload)."""
+    head = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    return head[0] & 0x0F, await reader.readexactly(length)
+
+
+async def test_websocket_ping_frames_when_asked(make_server: MakeServer) -> None:
+    server = await make_server(websocket_ping_interval=0.05)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+    opcode, payload = await read_frame(reader)
+    assert (opcode, payload[:1]) == (Opcode.TEXT, b"0")
+    assert (await read_frame(reader))[0] == Opcode.PING
+    writer.close()
+
+
+async def test_slow_consumer_dropped_then_closed(make_server: MakeServer) -> None:
+    server = await make_server(write_buffer_high_water=1 << 16, max_write_buffer=1 << 20)
+    ws, sid = await ws_open(server)
+    session = server.engine.sessions[sid]
+    ws.transport.pause_reading()  # a client that stops reading
+    big = "x" * (1 << 16)
+    dropped = sent = 0
+    while not session.closed:
+        if session.send(big, volatile=True):
+            sent += 1
+        else:
+            dropped += 1
+            session.send(big)  # not volatile: buffered until the hard limit
+        await asyncio.sleep(0)  # let the socket drain what the kernel takes
+    assert dropped > 0
+    assert await server.close_reason(sid) == "transport error"
+    assert server.closed[sid].result()[1] == "write buffer full"
