@@ -327,6 +327,8 @@ class Engine:
             return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
         if self._closing and not sid:
             return Response(503, [], close=True)
+        if connection.transport is None or connection.transport.is_closing():
+            return None  # the client left while allow_request was running
         transport, raw = connection.detach()
         options = self.options
         ws = handshake(

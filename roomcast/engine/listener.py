@@ -77,6 +77,8 @@ class Listener:
             if any(path == request.path for _, path in self._routes):
                 return Response(405, [("Content-Type", "text/plain")], b"Method Not Allowed")
             return Response(404, [("Content-Type", "text/plain")], _NOT_FOUND)
+        if request.truncated:
+            return Response(413, [("Content-Type", "text/plain")], b"Payload Too Large", close=True)
         return handler(request)
 
     def handle_upgrade(

@@ -146,3 +146,13 @@ async def test_polling_answers_hold_at_most_16_packets(
         assert len(packets) <= 16
         got += packets
     assert got == [f"4{i}" for i in range(40)]
+
+
+async def test_route_body_limit(port: int) -> None:
+    async with Listener() as listener:
+        listener.route("POST", "/echo", lambda request: Response(200, [], request.body))
+        await listener.start("127.0.0.1", port)
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            url = f"http://127.0.0.1:{port}/echo"
+            assert (await http.post(url, content=b"a" * (1 << 20))).status_code == 200
+            assert (await http.post(url, content=b"a" * ((1 << 20) + 1))).status_code == 413
