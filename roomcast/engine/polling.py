@@ -115,13 +115,13 @@ class PollingTransport:
             )
         )
 
-    def send_text(self, text: str) -> None:  # pragma: no cover - the session queues for polling
+    def send_text(self, text: str) -> int:  # pragma: no cover - the session queues for polling
         raise NotImplementedError
 
-    def send_binary(self, data: bytes) -> None:  # pragma: no cover
+    def send_binary(self, data: bytes) -> int:  # pragma: no cover
         raise NotImplementedError
 
-    def send_prepared(self, message: PreparedMessage) -> None:  # pragma: no cover
+    def send_prepared(self, message: PreparedMessage) -> int:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:

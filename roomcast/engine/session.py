@@ -43,14 +43,14 @@ class Transport(Protocol):
     def write_buffer_size(self) -> int:
         """Bytes written but not yet sent to the network."""
 
-    def send_text(self, text: str) -> None:
-        """Send one packet in its text form (WebSocket only)."""
+    def send_text(self, text: str) -> int:
+        """Send one packet in its text form (WebSocket only); returns the buffered bytes."""
 
-    def send_binary(self, data: bytes) -> None:
-        """Send one binary MESSAGE (WebSocket only)."""
+    def send_binary(self, data: bytes) -> int:
+        """Send one binary MESSAGE (WebSocket only); returns the buffered bytes."""
 
-    def send_prepared(self, message: PreparedMessage) -> None:
-        """Send pre-built frames (WebSocket only)."""
+    def send_prepared(self, message: PreparedMessage) -> int:
+        """Send pre-built frames (WebSocket only); returns the buffered bytes."""
 
     def respond(self, payload: str) -> None:
         """Answer the pending GET with ``payload`` (polling only)."""
@@ -157,10 +157,11 @@ class Session:
         transport = self._transport
         if self._probe is None and transport.name == "websocket":
             if isinstance(data, str):
-                transport.send_text("4" + data)
+                buffered = transport.send_text("4" + data)
             else:
-                transport.send_binary(bytes(data))
-            self._check_buffer()
+                buffered = transport.send_binary(bytes(data))
+            if buffered > self._options.max_write_buffer:
+                self._check_buffer()
         else:
             self._enqueue(encode_payload((Packet(_MESSAGE, data),)))
         return True
@@ -171,8 +172,8 @@ class Session:
             return False
         transport = self._transport
         if self._probe is None and transport.name == "websocket":
-            transport.send_prepared(message)
-            self._check_buffer()
+            if transport.send_prepared(message) > self._options.max_write_buffer:
+                self._check_buffer()
         else:
             for item in message.polling_packets():
                 self._enqueue(item, flush=False)

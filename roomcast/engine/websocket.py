@@ -91,32 +91,38 @@ class WebSocketTransport(asyncio.Protocol):
         """Bytes handed to the socket and not yet sent."""
         return self.transport.get_write_buffer_size()
 
-    def send_text(self, text: str) -> None:
-        """Send one text frame."""
+    def send_text(self, text: str) -> int:
+        """Send one text frame; returns the bytes left in the write buffer."""
         if self.protocol.state is OPEN:
             self.protocol.send_text(text.encode())
             self._write()
+        return self.transport.get_write_buffer_size()
 
-    def send_binary(self, data: bytes) -> None:
-        """Send one binary frame."""
+    def send_binary(self, data: bytes) -> int:
+        """Send one binary frame; returns the bytes left in the write buffer."""
         if self.protocol.state is OPEN:
             self.protocol.send_binary(data)
             self._write()
+        return self.transport.get_write_buffer_size()
 
-    def send_prepared(self, message: PreparedMessage) -> None:
-        """Send a broadcast: the shared frames in one write, or frame by frame with extensions."""
+    def send_prepared(self, message: PreparedMessage) -> int:
+        """Send a broadcast: the shared frames in one write, or frame by frame with extensions.
+
+        Returns the bytes left in the write buffer.
+        """
         protocol = self.protocol
-        if protocol.state is not OPEN:
-            return
-        if not protocol.extensions:
-            self.transport.write(message.websocket_frames())
-            return
-        for item in message.messages:
-            if isinstance(item, str):
-                protocol.send_text(("4" + item).encode())
+        transport = self.transport
+        if protocol.state is OPEN:
+            if not protocol.extensions:
+                transport.write(message.websocket_frames())
             else:
-                protocol.send_binary(item)
-        self._write()
+                for item in message.messages:
+                    if isinstance(item, str):
+                        protocol.send_text(("4" + item).encode())
+                    else:
+                        protocol.send_binary(item)
+                self._write()
+        return transport.get_write_buffer_size()
 
     def respond(self, payload: str) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
