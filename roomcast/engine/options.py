@@ -38,6 +38,9 @@ class EngineOptions:
     """Send WebSocket ping frames at this interval (off: Engine.IO has its own heartbeat)."""
     websocket_close_timeout: float = 5.0
     """How long to wait for the client's half of the WebSocket closing handshake."""
+    http_compression_threshold: int | None = 1024
+    """Poll answers of this many bytes or more are gzip/deflate compressed when the client
+    accepts it (Node's ``httpCompression.threshold``); ``None`` turns compression off."""
     polling_max_packets: int | None = 16
     """Most packets in one poll answer: python-engineio's client refuses payloads of more than 16
     packets (Node's server has no limit: ``None``)."""

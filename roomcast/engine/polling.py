@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from typing import TYPE_CHECKING
 
 from .http import Request, Response
@@ -23,7 +24,7 @@ Headers = list[tuple[str, str]]
 class PollingTransport:
     """The polling side of a session: at most one pending GET, answered by :meth:`respond`."""
 
-    __slots__ = ("_get", "_get_headers", "session")
+    __slots__ = ("_encoding", "_get", "_get_headers", "session")
 
     name = "polling"
 
@@ -31,6 +32,7 @@ class PollingTransport:
         self.session: Session | None = None
         self._get: asyncio.Future[Response] | None = None
         self._get_headers: Headers = []
+        self._encoding: str | None = None
 
     @property
     def writable(self) -> bool:
@@ -64,6 +66,7 @@ class PollingTransport:
         future.add_done_callback(self._on_get_done)
         self._get = future
         self._get_headers = headers
+        self._encoding = _accepted_encoding(request.headers.get("accept-encoding", ""))
         user_agent = request.headers.get("user-agent", "")
         if ";MSIE" in user_agent or "Trident/" in user_agent:
             self._get_headers = [*headers, ("X-XSS-Protection", "0")]
@@ -97,23 +100,23 @@ class PollingTransport:
         )
 
     def respond(self, payload: str) -> None:
-        """Answer the pending GET with a polling payload."""
+        """Answer the pending GET with a polling payload (gzip/deflate from the threshold on)."""
         future, self._get = self._get, None
         if future is None or future.done():
             return
         body = payload.encode()
-        future.set_result(
-            Response(
-                200,
-                [
-                    ("Content-Type", "text/plain; charset=UTF-8"),
-                    ("Content-Length", str(len(body))),
-                    ("cache-control", "no-store"),
-                    *self._get_headers,
-                ],
-                body,
-            )
-        )
+        headers = [("Content-Type", "text/plain; charset=UTF-8")]
+        threshold = self.session._options.http_compression_threshold if self.session else None
+        if self._encoding is not None and threshold is not None and len(body) >= threshold:
+            compressor = zlib.compressobj(wbits=31 if self._encoding == "gzip" else 15)
+            body = compressor.compress(body) + compressor.flush()
+            headers.append(("Content-Encoding", self._encoding))
+        headers += [
+            ("Content-Length", str(len(body))),
+            ("cache-control", "no-store"),
+            *self._get_headers,
+        ]
+        future.set_result(Response(200, headers, body))
 
     def send_text(self, text: str) -> int:  # pragma: no cover - the session queues for polling
         raise NotImplementedError
@@ -130,3 +133,17 @@ class PollingTransport:
         if future is not None and not future.done():
             self._get = None
             future.set_result(Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"6"))
+
+
+def _accepted_encoding(accept_encoding: str) -> str | None:
+    """``"gzip"`` or ``"deflate"`` if the ``Accept-Encoding`` value allows one (gzip first)."""
+    accepted = set()
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.strip().partition(";")
+        if params.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
+            continue
+        accepted.add(name.strip())
+    for encoding in ("gzip", "deflate"):
+        if encoding in accepted or "*" in accepted:
+            return encoding
+    return None

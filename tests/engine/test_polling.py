@@ -336,3 +336,17 @@ async def test_shutdown_flushes_on_next_poll(make_server: MakeServer) -> None:
         assert response.text == "4before shutdown\x1e1"
         assert await server.close_reason(sid) == "server shutting down"
         await asyncio.wait_for(closing, TIMEOUT)
+
+
+async def test_large_poll_answers_compressed(server: EchoServer) -> None:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = await handshake(http, server.url)
+        server.sessions[sid].send("z" * 2000)
+        server.sessions[sid].send("small")
+        response = await http.get(server.url, params=polling(sid))  # httpx accepts gzip
+        assert response.headers["content-encoding"] == "gzip"
+        assert int(response.headers["content-length"]) < 200
+        assert response.text == "4" + "z" * 2000 + "\x1e4small"
+        server.sessions[sid].send("small")
+        response = await http.get(server.url, params=polling(sid))
+        assert "content-encoding" not in response.headers
