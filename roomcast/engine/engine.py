@@ -64,6 +64,7 @@ _INVALID_HEADER_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 Headers = list[tuple[str, str]]
 _F = TypeVar("_F", bound=Callable[..., Any])
+_ALIASES = {"connect": "connection", "disconnect": "close"}
 _Refusal = tuple[int, str | None]
 
 
@@ -120,9 +121,11 @@ class Engine:
     def on(self, event: str, handler: _F | None = None) -> _F | Callable[[_F], _F]:
         """Register a handler (also usable as a decorator).
 
-        ``"connection"``: ``handler(session)``; ``"message"``: ``handler(session, data)``;
-        ``"close"``: ``handler(session, reason, description)``. Handlers may be coroutines.
+        ``"connection"`` (or ``"connect"``): ``handler(session)``; ``"message"``:
+        ``handler(session, data)``; ``"close"`` (or ``"disconnect"``):
+        ``handler(session, reason, description)``. Handlers may be coroutines.
         """
+        event = _ALIASES.get(event, event)
         if event not in self._handlers:
             raise ValueError(f"unknown engine event {event!r}")
 

@@ -117,7 +117,7 @@ async def test_raw_engine_api_with_async_handlers(port: int) -> None:
         await asyncio.sleep(0)
         session.send(data if isinstance(data, bytes) else data.upper())
 
-    @engine.on("close")
+    @engine.on("disconnect")  # an alias of "close"
     def on_close(session: Session, reason: str, description: str | None) -> None:
         closed.set_result(reason)
 
