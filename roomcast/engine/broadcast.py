@@ -9,10 +9,11 @@ from typing import Any
 
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType
-from ..rooms.adapter import Adapter, BroadcastFlags, BroadcastOptions
+from ..rooms.adapter import Adapter, BroadcastFlags, BroadcastOptions, RemoteSocketDetails
 from .acks import BroadcastAckCollector
+from .handshake import Handshake
 
-__all__ = ["BroadcastOperator"]
+__all__ = ["BroadcastOperator", "RemoteSocket"]
 
 
 def _rooms(room: str | Collection[str]) -> frozenset[str]:
@@ -109,8 +110,13 @@ class BroadcastOperator:
             socket.forget_ack(ack_id)
 
     async def fetch_sockets(self) -> list[Any]:
-        """The selected sockets."""
-        return await self.adapter.fetch_sockets(self.options)
+        """The selected sockets: this server's as :class:`~roomcast.engine.socket.Socket`,
+        other servers' (with a cluster adapter) as :class:`RemoteSocket`."""
+        sockets = await self.adapter.fetch_sockets(self.options)
+        return [
+            RemoteSocket(self.adapter, s) if isinstance(s, RemoteSocketDetails) else s
+            for s in sockets
+        ]
 
     async def all_sockets(self) -> set[str]:
         """The ids of the selected local sockets."""
@@ -207,3 +213,55 @@ class Broadcasts(Targets):
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect every socket (``close``: close their whole connections)."""
         self._operator().disconnect_sockets(close)
+
+
+_HANDSHAKE_FIELDS = frozenset(Handshake.__dataclass_fields__)
+
+
+class RemoteSocket:
+    """A socket connected to another server of the cluster, from :meth:`fetch_sockets`.
+
+    ``id``, ``handshake``, ``rooms`` and ``data`` are a snapshot taken when it was fetched;
+    ``emit``, ``emit_with_ack``, ``join``, ``leave`` and ``disconnect`` act on the real socket
+    through the adapter.
+    """
+
+    __slots__ = ("_operator", "data", "handshake", "id", "rooms")
+
+    def __init__(self, adapter: Adapter, details: RemoteSocketDetails) -> None:
+        self.id = details.id
+        known = {k: v for k, v in details.handshake.items() if k in _HANDSHAKE_FIELDS}
+        try:
+            self.handshake = Handshake(**known)
+        except TypeError:
+            self.handshake = Handshake()
+        self.rooms = set(details.rooms)
+        self.data = details.data
+        self._operator = BroadcastOperator(
+            adapter, frozenset((self.id,)), flags=BroadcastFlags(expect_single_response=True)
+        )
+
+    def __repr__(self) -> str:
+        return f"<RemoteSocket {self.id}>"
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the socket."""
+        self._operator.emit(event, *args)
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send ``event`` and return the client's answer (its first argument)."""
+        operator = self._operator if timeout is None else self._operator.timeout(timeout)
+        return await operator.emit_with_ack(event, *args)
+
+    def join(self, room: str | Collection[str]) -> None:
+        """Make the socket join ``room`` (one or several)."""
+        self._operator.sockets_join(room)
+
+    def leave(self, room: str | Collection[str]) -> None:
+        """Make the socket leave ``room`` (one or several)."""
+        self._operator.sockets_leave(room)
+
+    def disconnect(self, close: bool = False) -> RemoteSocket:
+        """Disconnect the socket (``close``: its whole connection)."""
+        self._operator.disconnect_sockets(close)
+        return self

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import Packet, PacketType
-from ..rooms.adapter import Adapter, BroadcastOptions
+from ..rooms.adapter import Adapter, BroadcastOptions, RequestTimeout
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
-from .errors import ConnectionRefused
+from .errors import AckTimeoutError, ConnectionRefused
 from .prepared import PreparedMessage
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class Namespace(Broadcasts):
         """The connected sockets by id."""
         self._middlewares: list[Middleware] = []
         self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
+        self._server_handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._ids = 0
         self.adapter: Adapter = self._make_adapter()
 
@@ -195,6 +196,53 @@ class Namespace(Broadcasts):
         if event in RESERVED_NAMESPACE_EMITS:
             raise ReservedEventName(f'"{event}" is a reserved event name')
         self.adapter.server_side_emit([event, *args])
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Send ``event`` to this namespace on the other servers and return their answers (one
+        per server). Raises :class:`~roomcast.engine.errors.AckTimeoutError` (answers so far in
+        ``.responses``) when some are missing after ``timeout`` seconds (default: the adapter's
+        request timeout). ``[]`` with a single server."""
+        if event in RESERVED_NAMESPACE_EMITS:
+            raise ReservedEventName(f'"{event}" is a reserved event name')
+        try:
+            return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+        except RequestTimeout as exc:
+            raise AckTimeoutError(str(exc), responses=exc.responses) from None
+
+    def on_server_side_emit(self, event: str, handler: F | None = None) -> Any:
+        """Register ``handler(*args)`` for ``event`` sent by another server's
+        :meth:`server_side_emit` (usable as a decorator). Its return value answers
+        :meth:`server_side_emit_with_ack` (or declare a keyword-only ``ack`` parameter)."""
+        if handler is None:
+
+            def decorator(fn: F) -> F:
+                self.on_server_side_emit(event, fn)
+                return fn
+
+            return decorator
+        self._server_handlers.setdefault(event, []).append((handler, takes_ack(handler)))
+        return handler
+
+    def _on_server_side_emit(self, args: list[Any], ack: Callable[[Any], None] | None) -> None:
+        """Called by a cluster adapter with ``[event, *args]`` from another server."""
+        event = str(args[0])
+        reply = None
+        if ack is not None:
+
+            def reply(*values: Any) -> None:  # only one answer per server, like Node
+                ack(values[0] if values else None)
+
+        for fn, pass_ack in list(self._server_handlers.get(event, ())):
+            call_handler(
+                fn,
+                args[1:],
+                what=f"server-side event {event!r}",
+                socket_id="-",
+                ack=reply,
+                pass_ack=pass_ack,
+            )
 
     # connecting sockets
 

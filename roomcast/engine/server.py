@@ -160,6 +160,25 @@ class Server(Broadcasts):
         """Send ``event`` to the main namespace of the other servers (see the adapter)."""
         self.sockets.server_side_emit(event, *args)
 
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """See :meth:`Namespace.server_side_emit_with_ack` (main namespace)."""
+        return await self.sockets.server_side_emit_with_ack(event, *args, timeout=timeout)
+
+    def on_server_side_emit(self, event: str, handler: F | None = None) -> Any:
+        """See :meth:`Namespace.on_server_side_emit` (main namespace)."""
+        return self.sockets.on_server_side_emit(event, handler)
+
+    def set_adapter(self, adapter: AdapterFactory) -> None:
+        """Make every namespace, those that exist already included, use ``adapter`` (e.g.
+        :func:`roomcast.rooms.redis.redis_adapter`). Call it before the server starts."""
+        if self._started:
+            raise RuntimeError("set the adapter before the server starts")
+        self.adapter_factory = adapter
+        for nsp in self._nsps.values():
+            nsp.adapter = adapter(nsp)
+
     # connections
 
     def _on_connection(self, session: Session) -> None:

@@ -29,6 +29,8 @@ __all__ = [
     "BroadcastFlags",
     "BroadcastOptions",
     "NamespaceLike",
+    "RemoteSocketDetails",
+    "RequestTimeout",
     "SocketLike",
 ]
 
@@ -112,6 +114,27 @@ class BroadcastOptions:
     rooms: frozenset[str] = frozenset()
     except_: frozenset[str] = frozenset()
     flags: BroadcastFlags = field(default_factory=BroadcastFlags)
+
+
+class RequestTimeout(TimeoutError):
+    """Other servers did not all answer a cluster request in time; :attr:`responses` holds the
+    answers that did arrive."""
+
+    def __init__(self, message: str, responses: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.responses = responses if responses is not None else []
+
+
+@dataclass(slots=True)
+class RemoteSocketDetails:
+    """A socket of another server, as a cluster adapter's ``fetch_sockets`` reports it (the
+    Socket.IO layer wraps it in a proxy that acts through the adapter)."""
+
+    id: str
+    handshake: dict[str, Any] = field(default_factory=dict)
+    """Node's ``socket.handshake`` fields (``headers``, ``query``, ``auth``, ``address``...)."""
+    rooms: set[str] = field(default_factory=set)
+    data: Any = None
 
 
 class Adapter(abc.ABC):
@@ -198,6 +221,14 @@ class Adapter(abc.ABC):
 
     def server_side_emit(self, args: Sequence[Any]) -> None:  # noqa: B027 - a no-op by default
         """Send ``[event, *args]`` to the namespace on every other server (none by default)."""
+
+    async def server_side_emit_with_ack(
+        self, args: Sequence[Any], timeout: float | None = None
+    ) -> list[Any]:
+        """Send ``[event, *args]`` to every other server and return their answers (one each);
+        cluster adapters raise :class:`RequestTimeout` if some are missing after ``timeout``
+        seconds (their default if None). No other server by default: no answers."""
+        return []
 
     # connection state recovery (hooks; the memory adapter does not keep sessions yet)
 

@@ -1,0 +1,525 @@
+"""The Redis adapter: one namespace's rooms and broadcasts across many servers.
+
+Wire-compatible with Node's ``@socket.io/redis-adapter`` 8.3 with its default options (channel
+names and message encoding in :mod:`roomcast.rooms.redis_messages`), so roomcast and Node
+socket.io servers can share one Redis and one application::
+
+    from roomcast import Server
+    from roomcast.rooms.redis import redis_adapter
+
+    io = Server(adapter=redis_adapter("redis://localhost:6379/0"))
+
+Each server keeps its own sockets' rooms in memory (:class:`MemoryAdapter`) and publishes what
+other servers must do; what it receives it applies to its own sockets, encoding a broadcast
+packet once for all of them, as for a local broadcast. ``local`` broadcasts skip Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from ..protocol.socketio import Packet
+from .adapter import (
+    BroadcastOptions,
+    NamespaceLike,
+    RemoteSocketDetails,
+    RequestTimeout,
+    SocketLike,
+)
+from .memory import MemoryAdapter
+from .redis_link import RedisLink
+from .redis_messages import (
+    Channels,
+    RequestType,
+    decode,
+    decode_broadcast,
+    decode_opts,
+    decode_packet,
+    encode_broadcast,
+    encode_json,
+    encode_msgpack,
+    encode_opts,
+    encode_packet,
+    new_uid,
+)
+
+__all__ = ["RedisAdapter", "redis_adapter"]
+
+logger = logging.getLogger("roomcast.redis")
+
+ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
+
+
+def redis_adapter(
+    client: Redis | str,
+    *,
+    key: str = "socket.io",
+    requests_timeout: float = 5.0,
+    publish_on_specific_response_channel: bool = False,
+) -> Callable[[NamespaceLike], RedisAdapter]:
+    """The ``adapter=`` of a :class:`~roomcast.engine.server.Server` sharing rooms over Redis.
+
+    ``client``: a ``redis.asyncio.Redis`` client (``decode_responses`` off) or a URL. ``key``:
+    the channel prefix (Node's ``key`` option). ``requests_timeout``: seconds to wait for the
+    other servers' answers (``fetch_sockets``, ``server_side_emit_with_ack``). Give each
+    Server its own factory: its namespaces share one subscriber connection.
+    """
+    link: RedisLink | None = None
+
+    def factory(nsp: NamespaceLike) -> RedisAdapter:
+        nonlocal link
+        if link is None or link.closed:
+            link = RedisLink(client)
+        return RedisAdapter(
+            nsp,
+            link,
+            key=key,
+            requests_timeout=requests_timeout,
+            publish_on_specific_response_channel=publish_on_specific_response_channel,
+        )
+
+    return factory
+
+
+@dataclass(slots=True)
+class _Request:
+    """A request waiting for the other servers' answers."""
+
+    type: RequestType
+    expected: int
+    future: asyncio.Future[Any]
+    received: int = 1
+    results: list[Any] = field(default_factory=list)
+
+
+class RedisAdapter(MemoryAdapter):
+    """A :class:`MemoryAdapter` that also carries every operation to the other servers through
+    Redis pub/sub (see the module docstring). Made by :func:`redis_adapter`."""
+
+    def __init__(
+        self,
+        nsp: NamespaceLike,
+        link: RedisLink,
+        *,
+        key: str = "socket.io",
+        requests_timeout: float = 5.0,
+        publish_on_specific_response_channel: bool = False,
+    ) -> None:
+        super().__init__(nsp)
+        self.link = link
+        self.uid = new_uid()
+        self.channels = Channels.of(key, nsp.name, self.uid)
+        self.requests_timeout = requests_timeout
+        self.publish_on_specific_response_channel = publish_on_specific_response_channel
+        self._requests: dict[str, _Request] = {}
+        self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
+        self._ack_requests = {}
+        self._started = False
+        link.users += 1
+
+    def __repr__(self) -> str:
+        return f"<RedisAdapter nsp={self.nsp.name} uid={self.uid}>"
+
+    # life cycle
+
+    async def init(self) -> None:
+        """Subscribe to the namespace's channels; wait (a little) for Redis to confirm."""
+        if self._started:
+            return
+        self._started = True
+        channels = self.channels
+        active = await self.link.subscribe(
+            {
+                channels.request: self._on_request,
+                channels.response: self._on_response,
+                channels.specific_response: self._on_response,
+            },
+            {channels.pattern: self._on_broadcast},
+            timeout=self.requests_timeout,
+        )
+        if not active:
+            logger.warning(
+                "Redis did not confirm the subscriptions of namespace %s yet: "
+                "serving this server's sockets until it does",
+                self.nsp.name,
+            )
+
+    async def close(self) -> None:
+        """Unsubscribe; the last adapter of the server closes the Redis connection."""
+        if not self._started:
+            return
+        self._started = False
+        channels = self.channels
+        await self.link.unsubscribe(
+            [channels.request, channels.response, channels.specific_response],
+            [channels.pattern],
+        )
+        for request in self._requests.values():
+            if not request.future.done():
+                request.future.cancel()
+        self._requests.clear()
+        self.link.users -= 1
+        if self.link.users <= 0:
+            await self.link.close()
+
+    async def server_count(self) -> int:
+        """``PUBSUB NUMSUB`` of the request channel: the servers of the namespace (1 when Redis
+        is unreachable: then only this one is served)."""
+        try:
+            return max(1, await self.link.numsub(self.channels.request))
+        except Exception as exc:
+            logger.warning("cannot count servers through Redis: %s", exc)
+            return 1
+
+    # broadcasting
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        packet.nsp = self.nsp.name
+        if not opts.flags.local:
+            self.link.publish(
+                self.channels.for_rooms(opts.rooms), encode_broadcast(self.uid, packet, opts)
+            )
+        super().broadcast(packet, opts)
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        packet.nsp = self.nsp.name
+        if not opts.flags.local:
+            request_id = new_uid()
+            message = {
+                "uid": self.uid,
+                "requestId": request_id,
+                "type": int(RequestType.BROADCAST),
+                "packet": encode_packet(packet),
+                "opts": encode_opts(opts),
+            }
+            self.link.publish(self.channels.request, encode_msgpack(message))
+            self._ack_requests[request_id] = (client_count_callback, ack)
+            # nothing says when every answer is in: forget the request after the deadline
+            timeout = opts.flags.timeout
+            asyncio.get_running_loop().call_later(
+                timeout if timeout is not None else self.requests_timeout,
+                self._ack_requests.pop,
+                request_id,
+                None,
+            )
+        super().broadcast_with_ack(packet, opts, client_count_callback, ack)
+
+    def _on_broadcast(self, channel: str, message: bytes) -> None:
+        room = channel[len(self.channels.broadcast) : -1]
+        if room and room not in self.registry.rooms:
+            return  # none of our sockets is in that room: don't even decode
+        decoded = decode_broadcast(message)
+        if decoded is None:
+            logger.debug("ignored a malformed broadcast on %s", channel)
+            return
+        uid, packet, opts = decoded
+        if uid == self.uid or packet.nsp != self.nsp.name:
+            return
+        MemoryAdapter.broadcast(self, packet, opts)
+
+    # operations on selected sockets
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        local = await super().fetch_sockets(opts)
+        if opts.flags.local:
+            return local
+        message = {
+            "type": int(RequestType.REMOTE_FETCH),
+            "opts": encode_opts(opts, with_flags=False),
+        }
+        return await self._ask(message, RequestType.REMOTE_FETCH, local, "fetch_sockets")
+
+    async def all_rooms(self) -> set[str]:
+        """The rooms of the namespace on every server."""
+        local = list(self.registry.rooms)
+        rooms = await self._ask({"type": int(RequestType.ALL_ROOMS)}, RequestType.ALL_ROOMS, local)
+        return set(rooms)
+
+    async def _ask(
+        self, message: dict[str, Any], kind: RequestType, results: list[Any], what: str = ""
+    ) -> list[Any]:
+        expected = await self.server_count()
+        if expected <= 1:
+            return results
+        request_id = new_uid()
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._requests[request_id] = _Request(kind, expected, future, 1, results)
+        self.link.publish(
+            self.channels.request,
+            encode_json({"uid": self.uid, "requestId": request_id, **message}),
+        )
+        try:
+            return await asyncio.wait_for(future, self.requests_timeout)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"timeout reached while waiting for {what or kind.name.lower()} response",
+                results,
+            ) from None
+        finally:
+            self._requests.pop(request_id, None)
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        super().add_sockets(opts, rooms)
+        if not opts.flags.local:
+            self._tell(RequestType.REMOTE_JOIN, opts, rooms=list(rooms))
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        super().del_sockets(opts, rooms)
+        if not opts.flags.local:
+            self._tell(RequestType.REMOTE_LEAVE, opts, rooms=list(rooms))
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        super().disconnect_sockets(opts, close)
+        if not opts.flags.local:
+            self._tell(RequestType.REMOTE_DISCONNECT, opts, close=close)
+
+    def _tell(self, kind: RequestType, opts: BroadcastOptions, **fields: Any) -> None:
+        message = {
+            "uid": self.uid,
+            "type": int(kind),
+            "opts": encode_opts(opts, with_flags=False),
+            **fields,
+        }
+        self.link.publish(self.channels.request, encode_json(message))
+
+    # server-side emits
+
+    def server_side_emit(self, args: Sequence[Any]) -> None:
+        message = {"uid": self.uid, "type": int(RequestType.SERVER_SIDE_EMIT), "data": list(args)}
+        self.link.publish(self.channels.request, encode_json(message))
+
+    async def server_side_emit_with_ack(
+        self, args: Sequence[Any], timeout: float | None = None
+    ) -> list[Any]:
+        expected = await self.server_count() - 1  # not this one
+        if expected <= 0:
+            return []
+        request_id = new_uid()
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        request = _Request(RequestType.SERVER_SIDE_EMIT, expected, future, 0)
+        self._requests[request_id] = request
+        message = {
+            "uid": self.uid,
+            "requestId": request_id,
+            "type": int(RequestType.SERVER_SIDE_EMIT),
+            "data": list(args),
+        }
+        self.link.publish(self.channels.request, encode_json(message))
+        try:
+            return await asyncio.wait_for(future, timeout or self.requests_timeout)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"timeout reached: only {len(request.results)} responses received out of "
+                f"{expected}",
+                list(request.results),
+            ) from None
+        finally:
+            self._requests.pop(request_id, None)
+
+    # requests from other servers
+
+    def _on_request(self, channel: str, message: bytes) -> None:
+        try:
+            request = decode(message)
+        except Exception:
+            logger.debug("ignored a malformed request on %s", channel)
+            return
+        if not isinstance(request, dict):
+            return
+        kind = request.get("type")
+        request_id = request.get("requestId")
+        mine = request.get("uid") == self.uid
+        if kind == RequestType.BROADCAST:
+            if request_id not in self._ack_requests:
+                self._answer_broadcast(request)
+        elif mine:
+            return  # joins, leaves, disconnects and emits of this server were done locally
+        elif kind == RequestType.REMOTE_FETCH:
+            opts = decode_opts(request.get("opts"))
+            sockets = [_details(s) for s in MemoryAdapter._select(self, opts)]
+            self._respond(request, encode_json({"requestId": request_id, "sockets": sockets}))
+        elif kind == RequestType.SOCKETS:
+            opts = BroadcastOptions(decode_opts({"rooms": request.get("rooms")}).rooms)
+            sids = [s.id for s in MemoryAdapter._select(self, opts)]
+            self._respond(request, encode_json({"requestId": request_id, "sockets": sids}))
+        elif kind == RequestType.ALL_ROOMS:
+            rooms = list(self.registry.rooms)
+            self._respond(request, encode_json({"requestId": request_id, "rooms": rooms}))
+        elif kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE):
+            self._remote_rooms(request, join=kind == RequestType.REMOTE_JOIN)
+        elif kind == RequestType.REMOTE_DISCONNECT:
+            self._remote_disconnect(request)
+        elif kind == RequestType.SERVER_SIDE_EMIT:
+            self._server_side_event(request)
+
+    def _respond(self, request: dict[str, Any], response: bytes) -> None:
+        channel = self.channels.response
+        uid = request.get("uid")
+        if self.publish_on_specific_response_channel and isinstance(uid, str):
+            channel = f"{channel}{uid}#"
+        self.link.publish(channel, response)
+
+    def _answer_broadcast(self, request: dict[str, Any]) -> None:
+        packet = decode_packet(request.get("packet"))
+        if packet is None:
+            return
+        request_id = request.get("requestId")
+        opts = decode_opts(request.get("opts"))
+
+        def client_count(count: int) -> None:
+            response = {
+                "type": int(RequestType.BROADCAST_CLIENT_COUNT),
+                "requestId": request_id,
+                "clientCount": count,
+            }
+            self._respond(request, encode_json(response))
+
+        def ack(args: list[Any]) -> None:
+            response: dict[str, Any] = {
+                "type": int(RequestType.BROADCAST_ACK),
+                "requestId": request_id,
+            }
+            if args:
+                response["packet"] = args[0]
+            self._respond(request, encode_msgpack(response))
+
+        MemoryAdapter.broadcast_with_ack(self, packet, opts, client_count, ack)
+
+    def _remote_rooms(self, request: dict[str, Any], *, join: bool) -> None:
+        if "opts" in request:
+            rooms = _strings(request.get("rooms"))
+            opts = decode_opts(request.get("opts"))
+            if join:
+                MemoryAdapter.add_sockets(self, opts, rooms)
+            else:
+                MemoryAdapter.del_sockets(self, opts, rooms)
+            return
+        socket = self.nsp.sockets.get(str(request.get("sid")))  # the older one-socket form
+        room = request.get("room")
+        if socket is None or not isinstance(room, str):
+            return
+        socket.join(room) if join else socket.leave(room)
+        self._respond(request, encode_json({"requestId": request.get("requestId")}))
+
+    def _remote_disconnect(self, request: dict[str, Any]) -> None:
+        close = bool(request.get("close"))
+        if "opts" in request:
+            MemoryAdapter.disconnect_sockets(self, decode_opts(request.get("opts")), close)
+            return
+        socket = self.nsp.sockets.get(str(request.get("sid")))
+        if socket is None:
+            return
+        socket.disconnect(close)
+        self._respond(request, encode_json({"requestId": request.get("requestId")}))
+
+    def _server_side_event(self, request: dict[str, Any]) -> None:
+        args = request.get("data")
+        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
+        if not isinstance(args, list) or not args or receive is None:
+            return
+        request_id = request.get("requestId")
+        if request_id is None:
+            receive(args, None)
+            return
+        answered = False
+
+        def answer(value: Any) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            response = {
+                "type": int(RequestType.SERVER_SIDE_EMIT),
+                "requestId": request_id,
+                "data": value,
+            }
+            self.link.publish(self.channels.response, encode_json(response))
+
+        receive(args, answer)
+
+    # responses to this server's requests
+
+    def _on_response(self, channel: str, message: bytes) -> None:
+        try:
+            response = decode(message)
+        except Exception:
+            logger.debug("ignored a malformed response on %s", channel)
+            return
+        if not isinstance(response, dict):
+            return
+        request_id = response.get("requestId")
+        if not isinstance(request_id, str):
+            return
+        callbacks = self._ack_requests.get(request_id)
+        if callbacks is not None:
+            kind = response.get("type")
+            if kind == RequestType.BROADCAST_CLIENT_COUNT:
+                count = response.get("clientCount")
+                callbacks[0](count if isinstance(count, int) else 0)
+            elif kind == RequestType.BROADCAST_ACK:
+                callbacks[1]([response.get("packet")])
+            return
+        request = self._requests.get(request_id)
+        if request is None or request.future.done():
+            return
+        if request.type is RequestType.REMOTE_FETCH:
+            sockets = response.get("sockets")
+            if not isinstance(sockets, list):
+                return
+            request.results.extend(_remote(s) for s in sockets if isinstance(s, dict))
+        elif request.type is RequestType.ALL_ROOMS:
+            rooms = response.get("rooms")
+            if not isinstance(rooms, list):
+                return
+            request.results.extend(rooms)
+        elif request.type is RequestType.SERVER_SIDE_EMIT:
+            request.results.append(response.get("data"))
+            if len(request.results) == request.expected:
+                request.future.set_result(request.results)
+            return
+        else:
+            return
+        request.received += 1
+        if request.received == request.expected:
+            request.future.set_result(request.results)
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _details(socket: SocketLike) -> dict[str, Any]:
+    """A local socket as Node describes it to other servers."""
+    handshake: Any = getattr(socket, "handshake", None)
+    if dataclasses.is_dataclass(handshake) and not isinstance(handshake, type):
+        handshake = dataclasses.asdict(handshake)
+    rooms: Any = getattr(socket, "rooms", ())
+    return {
+        "id": socket.id,
+        "handshake": handshake if isinstance(handshake, dict) else {},
+        "rooms": list(rooms),
+        "data": getattr(socket, "data", None),
+    }
+
+
+def _remote(fields: dict[str, Any]) -> RemoteSocketDetails:
+    handshake = fields.get("handshake")
+    return RemoteSocketDetails(
+        id=str(fields.get("id")),
+        handshake=handshake if isinstance(handshake, dict) else {},
+        rooms=set(_strings(fields.get("rooms"))),
+        data=fields.get("data"),
+    )
