@@ -250,6 +250,9 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 headers[name] = value
         self._body_limit = self._router.body_limit(self._path())
+        if headers.get("expect", "").lower() == "100-continue" and not self._pending:
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # like Node's HTTP server
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)

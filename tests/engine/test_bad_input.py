@@ -164,3 +164,19 @@ async def test_failing_handler_does_not_break_session(
     assert await recv(ws) == "4y"
     await ws.close()
     await still_works(bystander, server)
+
+
+async def test_expect_100_continue(server: EchoServer) -> None:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = await handshake(http, server.url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    path = f"/engine.io/?EIO=4&transport=polling&sid={sid}"
+    headers = "Host: x\r\nContent-Length: 4\r\nExpect: 100-continue"
+    writer.write(f"POST {path} HTTP/1.1\r\n{headers}\r\n\r\n".encode())
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"4abc")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert await asyncio.wait_for(reader.readexactly(2), TIMEOUT) == b"ok"
+    writer.close()
