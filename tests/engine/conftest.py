@@ -164,8 +164,37 @@ def ws_connect(url: str, **params: str) -> Any:
     )
 
 
+async def until(predicate: Callable[[], object]) -> None:
+    """Let the loop run until ``predicate()`` is true (server-side state), at most ``TIMEOUT``."""
+
+    async def wait() -> None:
+        while not predicate():
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(wait(), TIMEOUT)
+
+
+def poll_pending(server: EchoServer, sid: str) -> Callable[[], bool]:
+    """Whether session ``sid`` has a long-poll GET waiting (for :func:`until`)."""
+    return lambda: bool(server.sessions[sid]._transport.writable)
+
+
 async def recv(ws: ClientConnection) -> str | bytes:
     return await asyncio.wait_for(ws.recv(), TIMEOUT)
+
+
+async def probe(url: str, sid: str) -> ClientConnection:
+    """Open a WebSocket on polling session ``sid`` and play the probe (``2probe``/``3probe``)."""
+    ws: ClientConnection = await ws_connect(url, sid=sid)
+    await ws.send("2probe")
+    assert await recv(ws) == "3probe"
+    return ws
+
+
+async def post_and_poll(http: httpx.AsyncClient, url: str, sid: str, message: str) -> str:
+    """POST one text message to the echo server and return the next poll's answer."""
+    await http.post(url, params=polling(sid), content="4" + message)
+    return (await http.get(url, params=polling(sid))).text
 
 
 SID = re.compile(r'"sid":"[^"]+"')

@@ -12,7 +12,7 @@ import pytest
 from roomcast.engine.session import Session
 from tests.conftest import ROOT
 
-from .conftest import PATH, TIMEOUT, EchoServer
+from .conftest import PATH, TIMEOUT, EchoServer, until
 
 COUNT = 1000
 
@@ -51,8 +51,7 @@ async def run_python_client(server: EchoServer, transports: list[str] | None) ->
     await client.send(b"\x00\xffbinary")
     texts = [await asyncio.wait_for(received.get(), TIMEOUT) for _ in range(sent_by_server)]
     assert texts == [f"s{i}" for i in range(sent_by_server)]
-    while len(server_got) < COUNT + 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(server_got) == COUNT + 1)
     assert server_got == [f"c{i}" for i in range(COUNT)] + [b"\x00\xffbinary"]
     session = next(iter(server.engine.sessions.values()))
     session.send(b"\x01\x02")

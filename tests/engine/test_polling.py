@@ -11,7 +11,16 @@ import httpx
 from roomcast.engine.cors import CorsOptions
 from roomcast.engine.http import Request
 
-from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, open_data, polling
+from .conftest import (
+    TIMEOUT,
+    EchoServer,
+    MakeServer,
+    handshake,
+    open_data,
+    poll_pending,
+    polling,
+    until,
+)
 
 
 async def test_handshake_open_packet(server: EchoServer, http: httpx.AsyncClient) -> None:
@@ -66,9 +75,7 @@ async def test_long_poll_answered_when_a_message_is_sent(
 ) -> None:
     sid = await handshake(http, server.url)
     poll = asyncio.ensure_future(http.get(server.url, params=polling(sid)))
-    await asyncio.sleep(0)  # let the GET go out; the answer waits for the message below
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+    await until(poll_pending(server, sid))
     server.sessions[sid].send("late")
     response = await asyncio.wait_for(poll, TIMEOUT)
     assert response.text == "4late"
@@ -156,8 +163,7 @@ async def test_other_method_on_session_is_500(server: EchoServer, http: httpx.As
 async def test_duplicate_get_closes_session(server: EchoServer, http: httpx.AsyncClient) -> None:
     sid = await handshake(http, server.url)
     first = asyncio.ensure_future(http.get(server.url, params=polling(sid)))
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+    await until(poll_pending(server, sid))
     second = await http.get(server.url, params=polling(sid))
     assert (second.status_code, second.text) == (400, "")
     assert (await asyncio.wait_for(first, TIMEOUT)).text == "1"
@@ -195,13 +201,11 @@ async def test_pending_get_gets_close_packet_when_server_closes(
 ) -> None:
     sid = await handshake(http, server.url)
     poll = asyncio.ensure_future(http.get(server.url, params=polling(sid)))
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+    await until(poll_pending(server, sid))
     server.sessions[sid].send("last")
     assert (await asyncio.wait_for(poll, TIMEOUT)).text == "4last"
     poll = asyncio.ensure_future(http.get(server.url, params=polling(sid)))
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+    await until(poll_pending(server, sid))
     server.sessions[sid].close()
     assert (await asyncio.wait_for(poll, TIMEOUT)).text == "1"
     assert await server.close_reason(sid) == "forced close"
@@ -230,8 +234,7 @@ async def test_dropped_poll_is_transport_error(server: EchoServer) -> None:
         f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     )
     await writer.drain()
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+    await until(poll_pending(server, sid))
     writer.close()
     assert await server.close_reason(sid) == "transport error"
 

@@ -8,19 +8,26 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, polling, recv, ws_connect
-
-
-async def wait_poll_pending(server: EchoServer, sid: str) -> None:
-    while not server.sessions[sid]._transport.writable:
-        await asyncio.sleep(0.005)
+from .conftest import (
+    TIMEOUT,
+    EchoServer,
+    MakeServer,
+    handshake,
+    poll_pending,
+    polling,
+    post_and_poll,
+    probe,
+    recv,
+    until,
+    ws_connect,
+)
 
 
 async def test_upgrade_dance(server: EchoServer, http: httpx.AsyncClient) -> None:
     sid = await handshake(http, server.url)
     session = server.sessions[sid]
     poll = asyncio.ensure_future(http.get(server.url, params=polling(sid)))
-    await wait_poll_pending(server, sid)
+    await until(poll_pending(server, sid))
     ws = await ws_connect(server.url, sid=sid)
     await ws.send("2probe")
     assert await recv(ws) == "3probe"
@@ -53,9 +60,7 @@ async def test_probe_before_poll_releases_next_poll(
     server: EchoServer, http: httpx.AsyncClient
 ) -> None:
     sid = await handshake(http, server.url)
-    ws = await ws_connect(server.url, sid=sid)
-    await ws.send("2probe")
-    assert await recv(ws) == "3probe"
+    ws = await probe(server.url, sid)
     assert (await http.get(server.url, params=polling(sid))).text == "6"
     await ws.send("5")
     await ws.send("4x")
@@ -67,9 +72,7 @@ async def test_second_websocket_during_upgrade_refused(
     server: EchoServer, http: httpx.AsyncClient
 ) -> None:
     sid = await handshake(http, server.url)
-    ws = await ws_connect(server.url, sid=sid)
-    await ws.send("2probe")
-    assert await recv(ws) == "3probe"
+    ws = await probe(server.url, sid)
     second = await ws_connect(server.url, sid=sid)
     with pytest.raises(ConnectionClosed):
         await recv(second)
@@ -87,8 +90,7 @@ async def test_upgrade_timeout_keeps_polling(
     ws = await ws_connect(server.url, sid=sid)
     with pytest.raises(ConnectionClosed):
         await recv(ws)  # no probe sent: closed after upgrade_timeout
-    await http.post(server.url, params=polling(sid), content="4poll")
-    assert (await http.get(server.url, params=polling(sid))).text == "4poll"
+    assert await post_and_poll(http, server.url, sid, "poll") == "4poll"
     assert server.sessions[sid].transport_name == "polling"
 
 
@@ -100,22 +102,16 @@ async def test_unexpected_packet_aborts_upgrade_only(
     await ws.send("4not a probe")
     with pytest.raises(ConnectionClosed):
         await recv(ws)
-    await http.post(server.url, params=polling(sid), content="4poll")
-    assert (await http.get(server.url, params=polling(sid))).text == "4poll"
+    assert await post_and_poll(http, server.url, sid, "poll") == "4poll"
     # The session can still upgrade later.
-    ws = await ws_connect(server.url, sid=sid)
-    await ws.send("2probe")
-    assert await recv(ws) == "3probe"
+    ws = await probe(server.url, sid)
     await ws.close()
-    await http.post(server.url, params=polling(sid), content="4again")
-    assert (await http.get(server.url, params=polling(sid))).text == "4again"
+    assert await post_and_poll(http, server.url, sid, "again") == "4again"
 
 
 async def test_session_close_during_upgrade(server: EchoServer, http: httpx.AsyncClient) -> None:
     sid = await handshake(http, server.url)
-    ws = await ws_connect(server.url, sid=sid)
-    await ws.send("2probe")
-    assert await recv(ws) == "3probe"
+    ws = await probe(server.url, sid)
     server.sessions[sid].close()
     with pytest.raises(ConnectionClosed):
         await recv(ws)

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from .conftest import TIMEOUT, EchoServer, handshake, open_data, polling, recv, ws_connect
+from .conftest import TIMEOUT, EchoServer, handshake, open_data, polling, probe, recv, ws_connect
 
 uvloop = pytest.importorskip("uvloop")
 
@@ -17,9 +17,7 @@ async def scenario() -> None:
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             sid = await handshake(http, server.url)
-            ws = await ws_connect(server.url, sid=sid)
-            await ws.send("2probe")
-            assert await recv(ws) == "3probe"
+            ws = await probe(server.url, sid)
             assert (await http.get(server.url, params=polling(sid))).text == "6"
             await ws.send("5")
             await ws.send("4upgraded")

@@ -10,7 +10,17 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from .conftest import TIMEOUT, EchoServer, MakeServer, handshake, open_data, recv, ws_connect
+from .conftest import (
+    TIMEOUT,
+    EchoServer,
+    MakeServer,
+    handshake,
+    open_data,
+    poll_pending,
+    recv,
+    until,
+    ws_connect,
+)
 
 
 async def ws_open(server: EchoServer) -> tuple[ClientConnection, str]:
@@ -173,8 +183,7 @@ async def test_graceful_shutdown(make_server: MakeServer) -> None:
         sid = await handshake(http, server.url)
         params = {"EIO": "4", "transport": "polling", "sid": sid}
         poll = asyncio.ensure_future(http.get(server.url, params=params))
-        while not server.engine.sessions[sid]._transport.writable:
-            await asyncio.sleep(0.005)
+        await until(poll_pending(server, sid))
         server.engine.sessions[ws_sid].send("bye")
         await server.listener.close(timeout=TIMEOUT)
         assert (await asyncio.wait_for(poll, TIMEOUT)).text == "1"
