@@ -26,6 +26,7 @@ __all__ = ["main", "make_token", "parse_duration"]
 logger = logging.getLogger("roomcast")
 
 SECRET_ENV = "ROOMCAST_JWT_SECRET"
+REDIS_ENV = "ROOMCAST_REDIS_URL"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -85,6 +86,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="allow this browser origin (repeat it; '*' for any)",
     )
+    serve.add_argument(
+        "--redis-url",
+        default=os.environ.get(REDIS_ENV),
+        metavar="URL",
+        help=f"share rooms with other servers through Redis, e.g. redis://localhost:6379/0 "
+        f"(default: ${REDIS_ENV}; wire-compatible with Node's @socket.io/redis-adapter)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes on the port (SO_REUSEPORT), sharing rooms through --redis-url "
+        "(%(default)s)",
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
     serve.add_argument(
         "--log-level",
         default="info",
@@ -154,10 +172,20 @@ def _load_app(spec: str, factory: bool) -> Server:
 
 
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    worker = "" if args.worker_index is None else f"[worker {args.worker_index}] "
     logging.basicConfig(
         level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)-7s {worker}%(name)s: %(message)s",
     )
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and not args.redis_url:
+        parser.error(
+            f"--workers {args.workers} needs --redis-url (or ${REDIS_ENV}): the workers "
+            "share rooms through Redis"
+        )
+    if args.workers > 1 and args.worker_index is None:
+        return _supervise(args)
     random_secret = False
     if args.app:
         try:
@@ -175,12 +203,72 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if cors == ["*"]:
             cors = "*"
         io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path)
+    if args.redis_url:
+        from roomcast.rooms.redis import redis_adapter
+
+        io.set_adapter(redis_adapter(args.redis_url))
     try:
+        if args.worker_index is not None:
+            _attach_worker(io, args)
         asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run ``args.workers`` worker processes of this command (see roomcast.cluster.workers)."""
+    from roomcast.cluster.forward import reuse_port_socket
+    from roomcast.cluster.workers import supervise
+
+    env: dict[str, str] = {}
+    secret = args.jwt_secret
+    if not args.app and not secret:
+        secret = secrets.token_urlsafe(32)  # one secret for all the workers
+        env[SECRET_ENV] = secret
+    elif secret:
+        env[SECRET_ENV] = secret
+    try:
+        reserved = reuse_port_socket(args.host, args.port)  # fixes the port for every worker
+    except OSError as error:
+        logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
+        return 1
+    port = reserved.getsockname()[1]
+    common = ["--host", args.host, "--port", str(port), "--path", args.path]
+    common += ["--log-level", args.log_level, "--redis-url", args.redis_url]
+    common += ["--workers", str(args.workers)]
+    for origin in args.cors_origins or ():
+        common += ["--cors-origin", origin]
+    if args.app:
+        common = [args.app, *(["--factory"] if args.factory else []), *common]
+
+    def worker_args(index: int, directory: str) -> list[str]:
+        return ["serve", *common, "--worker-index", str(index), "--worker-dir", directory]
+
+    def ready(url: str) -> None:
+        print(f"roomcast listening on {url} ({args.workers} workers)", flush=True)
+        if not args.app and not args.jwt_secret:
+            _print_tokens(url, secret)
+
+    try:
+        return asyncio.run(supervise(args.workers, worker_args, env=env, on_ready=ready))
+    finally:
+        reserved.close()
+
+
+def _attach_worker(io: Server, args: argparse.Namespace) -> None:
+    """Serve ``io`` as worker ``args.worker_index``: on the shared port, forwarding the requests
+    of other workers' sessions to them."""
+    from roomcast.cluster.forward import ForwardingListener, reuse_port_socket
+    from roomcast.cluster.workers import socket_path
+
+    index, directory = args.worker_index, args.worker_dir
+    if directory is None:
+        raise OSError("--worker-index needs --worker-dir")
+    peers = [socket_path(directory, i) for i in range(args.workers) if i != index]
+    sock = reuse_port_socket(args.host, args.port)
+    io.attach(ForwardingListener(sock, socket_path(directory, index), peers))
 
 
 def _log_connections(io: Server) -> None:
@@ -206,13 +294,7 @@ async def _run(io: Server, host: str, port: int, random_secret: str | None) -> N
     url = f"http://{_url_host(host)}:{io.listener.port}/"
     print(f"roomcast listening on {url}", flush=True)
     if random_secret is not None:
-        print(
-            f"No JWT secret given (--jwt-secret or ${SECRET_ENV}): using a random one for this "
-            "run. Open these two pages to chat with yourself:",
-            flush=True,
-        )
-        for user_id, name in (("1", "Ann"), ("2", "Bob")):
-            print(f"  {url}#token={make_token(random_secret, user_id, name)}", flush=True)
+        _print_tokens(url, random_secret)
     try:
         await stop.wait()
     finally:
@@ -221,6 +303,18 @@ async def _run(io: Server, host: str, port: int, random_secret: str | None) -> N
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signum)
         await io.close()
+        if io.listener is not None:
+            await io.listener.close()
+
+
+def _print_tokens(url: str, secret: str) -> None:
+    print(
+        f"No JWT secret given (--jwt-secret or ${SECRET_ENV}): using a random one for this "
+        "run. Open these two pages to chat with yourself:",
+        flush=True,
+    )
+    for user_id, name in (("1", "Ann"), ("2", "Bob")):
+        print(f"  {url}#token={make_token(secret, user_id, name)}", flush=True)
 
 
 def _url_host(host: str) -> str:

@@ -1,0 +1,1 @@
+"""Running roomcast on several processes: workers sharing one port, sessions kept on their owner."""

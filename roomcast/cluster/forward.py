@@ -1,0 +1,300 @@
+"""Keeping every request of an Engine.IO session on the process that owns it.
+
+With ``--workers N`` the kernel spreads TCP connections over N processes listening on one port
+(``SO_REUSEPORT``). A WebSocket-only session lives on one connection, so it stays where it
+started; a long-polling session makes many requests, and each may land on any process.
+
+:class:`ForwardingListener` serves the shared port and also a unix socket of its own. A request
+that names a session (``sid``) this process does not have is sent on to the other workers' unix
+sockets until the owner answers (the owner found is remembered): polling GETs and POSTs are
+relayed as one HTTP exchange each, and a WebSocket upgrade of a polling session is handed to
+the owner and then piped byte for byte. Requests that were forwarded once are never forwarded
+again. Everything else (handshakes, WebSocket-only sessions, plain routes) is served locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Sequence
+
+from ..engine.http import HttpProtocol, Request, Response
+from ..engine.listener import Listener
+
+__all__ = ["FORWARDED_HEADER", "ForwardingListener", "reuse_port_socket"]
+
+logger = logging.getLogger("roomcast.cluster")
+
+FORWARDED_HEADER = "x-roomcast-forwarded"
+"""Marks a request one worker sent to another (it is not forwarded again)."""
+
+_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "date"}
+)
+_MAX_OWNERS = 100_000
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``, so that several processes can
+    listen on the same port (the kernel spreads connections between them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ForwardingListener(Listener):
+    """A :class:`Listener` that forwards requests of sessions it does not own to the workers
+    listening on the unix sockets ``peers`` (see the module docstring)."""
+
+    def __init__(self, sock: socket.socket, own_path: str, peers: Sequence[str]) -> None:
+        super().__init__()
+        self.sock = sock
+        """The bound TCP socket served (see :func:`reuse_port_socket`)."""
+        self.own_path = own_path
+        self.peers = list(peers)
+        self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._unix: asyncio.Server | None = None
+
+    async def start(self, host: str = "", port: int = 0) -> None:
+        """Serve on :attr:`sock` (``host`` and ``port`` are those it is bound to) and on the unix
+        socket ``own_path``."""
+        loop = asyncio.get_running_loop()
+        sock = self.sock
+        # Listener.start() binds its own socket; a listener serving a given socket is what
+        # SO_REUSEPORT needs (asked of the engine's owner as Listener.start(sock=...)).
+        self._server = await loop.create_server(self._make_protocol, sock=sock)
+        self._unix = await loop.create_unix_server(self._make_protocol, self.own_path)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop both servers, then close like :meth:`Listener.close`."""
+        unix, self._unix = self._unix, None
+        if unix is not None:
+            unix.close()
+        await super().close(timeout)
+
+    # routing
+
+    def _foreign_sid(self, request: Request) -> str | None:
+        """The sid of a request to forward: one this process does not have."""
+        sid = request.query.get("sid")
+        if not sid or not self.peers or FORWARDED_HEADER in request.headers:
+            return None
+        engine = self._engine_for(request.url)
+        if engine is None or sid in engine.sessions:
+            return None
+        return sid
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        sid = self._foreign_sid(request)
+        if sid is None:
+            return super().handle(request)
+        return self._forward(sid, request)
+
+    def _candidates(self, sid: str) -> list[str]:
+        owner = self._owners.get(sid)
+        if owner is None:
+            return self.peers
+        return [owner, *(p for p in self.peers if p != owner)]
+
+    def _remember(self, sid: str, peer: str) -> None:
+        self._owners[sid] = peer
+        self._owners.move_to_end(sid)
+        if len(self._owners) > _MAX_OWNERS:
+            self._owners.popitem(last=False)
+
+    async def _forward(self, sid: str, request: Request) -> Response:
+        raw = _serialize_request(request)
+        for peer in self._candidates(sid):
+            try:
+                response = await _exchange(peer, raw)
+            except OSError as exc:
+                logger.warning("cannot reach worker %s: %s", peer, exc)
+                continue
+            if not _unknown_sid(response):
+                self._remember(sid, peer)
+                return response
+        self._owners.pop(sid, None)
+        result = super().handle(request)  # nobody has it: the engine's own answer
+        return await result if isinstance(result, Awaitable) else result
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        sid = self._foreign_sid(request)
+        if sid is None:
+            return super().handle_upgrade(request, connection)
+        transport, raw = connection.detach()
+        return self._forward_upgrade(sid, transport, _mark_forwarded(raw))
+
+    async def _forward_upgrade(
+        self, sid: str, client: asyncio.Transport, raw: bytes
+    ) -> Response | None:
+        loop = asyncio.get_running_loop()
+        failure = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        for peer in self._candidates(sid):
+            try:
+                upstream_transport, upstream = await loop.create_unix_connection(_Upstream, peer)
+            except OSError as exc:
+                logger.warning("cannot reach worker %s: %s", peer, exc)
+                continue
+            upstream_transport.write(raw)
+            head = await upstream.head
+            if head.startswith(b"HTTP/1.1 101"):
+                self._remember(sid, peer)
+                _splice(client, upstream_transport, upstream, head)
+                return None
+            failure = head
+            upstream_transport.close()
+        if not client.is_closing():
+            client.write(failure)
+            client.close()
+        return None
+
+
+# one HTTP exchange over a unix socket
+
+
+def _serialize_request(request: Request) -> bytes:
+    lines = [f"{request.method} {request.url} HTTP/1.1"]
+    lines += [f"{k}: {v}" for k, v in request.headers.items() if k not in _HOP_HEADERS]
+    lines += [
+        f"content-length: {len(request.body)}",
+        "connection: close",
+        f"{FORWARDED_HEADER}: 1",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+def _mark_forwarded(raw: bytes) -> bytes:
+    line_end = raw.index(b"\r\n")
+    header = f"\r\n{FORWARDED_HEADER}: 1".encode()
+    return raw[:line_end] + header + raw[line_end:]
+
+
+async def _exchange(path: str, raw: bytes) -> Response:
+    reader, writer = await asyncio.open_unix_connection(path)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        data = await reader.read()  # the worker closes after its answer (connection: close)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except (IndexError, ValueError):
+        raise OSError(f"bad answer from worker {path}: {lines[0]!r}") from None
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() not in _HOP_HEADERS:
+            headers.append((name.strip(), value.strip()))
+    return Response(status, headers, body)
+
+
+def _unknown_sid(response: Response) -> bool:
+    if response.status != 400:
+        return False
+    with contextlib.suppress(ValueError):
+        return bool(json.loads(response.body).get("code") == 1)
+    return False
+
+
+# piping an upgraded connection
+
+
+class _Upstream(asyncio.Protocol):
+    """The connection to the owning worker: collects its response head, then pipes."""
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.peer: asyncio.Transport | None = None
+        self._buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None:
+            _relay(data, self.peer, self.transport)
+            return
+        self._buffer += data
+        if not self.head.done() and b"\r\n\r\n" in self._buffer:
+            self.head.set_result(self._buffer)
+            self._buffer = b""
+            if self.transport is not None:
+                self.transport.pause_reading()  # until spliced
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_result(self._buffer or b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+        if self.peer is not None:
+            self.peer.close()
+
+    def pause_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.resume_reading()
+
+
+class _Downstream(asyncio.Protocol):
+    """The client's connection, piped to the owning worker."""
+
+    def __init__(self, transport: asyncio.Transport, peer: asyncio.Transport) -> None:
+        self.transport = transport
+        self.peer = peer
+
+    def data_received(self, data: bytes) -> None:
+        _relay(data, self.peer, self.transport)
+
+    def eof_received(self) -> bool | None:
+        if self.peer.can_write_eof():
+            self.peer.write_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.peer.close()
+
+    def pause_writing(self) -> None:
+        self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.peer.resume_reading()
+
+
+def _relay(data: bytes, to: asyncio.Transport, source: asyncio.Transport | None) -> None:
+    # flow control: ``to``'s protocol pauses/resumes ``source`` (pause_writing/resume_writing)
+    to.write(data)
+
+
+def _splice(
+    client: asyncio.Transport,
+    upstream_transport: asyncio.Transport,
+    upstream: _Upstream,
+    head: bytes,
+) -> None:
+    client.write(head)  # the 101 answer and whatever frames came with it
+    upstream.peer = client
+    client.set_protocol(_Downstream(client, upstream_transport))
+    client.resume_reading()
+    upstream_transport.resume_reading()
