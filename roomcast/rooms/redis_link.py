@@ -102,10 +102,10 @@ class RedisLink:
             self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         elif pubsub is not None:
             with contextlib.suppress(*_ERRORS):  # the reader resubscribes after a reconnect
-                if channels:
-                    await pubsub.subscribe(*channels)
                 if patterns:
                     await pubsub.psubscribe(*patterns)
+                if channels:
+                    await pubsub.subscribe(*channels)
         self._check_waiters()
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -144,11 +144,14 @@ class RedisLink:
             pubsub = self.client.pubsub()
             try:
                 self._confirmed.clear()
-                if self._channels:
-                    await pubsub.subscribe(*self._channels)
+                await pubsub.connect()  # type: ignore[no-untyped-call]
+                self._pubsub = pubsub  # from now on, subscribe() also sends on this connection
+                # patterns first: once Redis counts the channels (PUBSUB NUMSUB), the patterns
+                # sent before them on this connection are active too
                 if self._patterns:
                     await pubsub.psubscribe(*self._patterns)
-                self._pubsub = pubsub
+                if self._channels:
+                    await pubsub.subscribe(*self._channels)
                 if down:
                     logger.warning("Redis subscriber reconnected")
                     down = False
