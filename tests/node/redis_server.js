@@ -10,7 +10,7 @@
 //   emit {room?, except?, event, args}   io.to(room).except(except).emit(event, ...args)
 //   ask {room?, event, args, timeout}    io.timeout(timeout * 1000).to(room).emitWithAck -> answers
 //   fetch {room?}                        io.in(room).fetchSockets() -> [{id, rooms, data, auth, local}]
-//   remote {id, action, room?, event?, args?}  on fetchSockets()'s socket `id`: emit/join/leave/disconnect
+//   remote {sid, action, room?, event?, args?}  on fetchSockets()'s socket `sid`: emit/join/leave/disconnect
 //   join {target, room} / leave {target, room}  io.in(target).socketsJoin/socketsLeave(room)
 //   disconnect {target}                  io.in(target).disconnectSockets()
 //   count                                adapter.serverCount()
@@ -103,8 +103,8 @@ async function main() {
         }));
       }
       case "remote": {
-        const socket = (await io.fetchSockets()).find((s) => s.id === cmd.id);
-        if (!socket) throw new Error(`no socket ${cmd.id}`);
+        const socket = (await io.fetchSockets()).find((s) => s.id === cmd.sid);
+        if (!socket) throw new Error(`no socket ${cmd.sid}`);
         if (cmd.action === "emit") socket.emit(cmd.event, ...toWire(cmd.args || []));
         else if (cmd.action === "join") socket.join(cmd.room);
         else if (cmd.action === "leave") socket.leave(cmd.room);
