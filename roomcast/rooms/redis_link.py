@@ -234,6 +234,13 @@ class RedisLink:
                     self._dropped = 0
 
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        try:
+            await self._send_once(batch)
+        except (redis_errors.ConnectionError, OSError):
+            # a pooled connection that died with the server fails once; a new one may work
+            await self._send_once(batch)
+
+    async def _send_once(self, batch: list[tuple[str, bytes]]) -> None:
         if len(batch) == 1:
             await self.client.publish(*batch[0])
             return
@@ -253,9 +260,11 @@ class RedisLink:
 
     async def numsub(self, channel: str) -> int:
         """``PUBSUB NUMSUB channel``: how many connections subscribe to ``channel``."""
-        answer = await self.client.execute_command(  # type: ignore[no-untyped-call]
-            "PUBSUB", "NUMSUB", channel
-        )
+        command = ("PUBSUB", "NUMSUB", channel)
+        try:
+            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except (redis_errors.ConnectionError, OSError):  # see _send
+            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         return int(answer[0][1] if isinstance(answer[0], tuple | list) else answer[1])
 
     # life cycle
