@@ -122,6 +122,8 @@ class RedisAdapter(MemoryAdapter):
         self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
         self._ack_requests = {}
         self._started = False
+        # how this server's own broadcasts start: msgpack [fixarray(3), fixstr(6) uid, ...]
+        self._own_prefix = b"\x93\xa6" + self.uid.encode()
         link.users += 1
 
     def __repr__(self) -> str:
@@ -221,6 +223,8 @@ class RedisAdapter(MemoryAdapter):
         room = channel[len(self.channels.broadcast) : -1]
         if room and room not in self.registry.rooms:
             return  # none of our sockets is in that room: don't even decode
+        if message.startswith(self._own_prefix):
+            return  # our own broadcast, back from Redis
         decoded = decode_broadcast(message)
         if decoded is None:
             logger.debug("ignored a malformed broadcast on %s", channel)
