@@ -401,6 +401,13 @@ class RedisAdapter(MemoryAdapter):
             self._respond(request, encode_msgpack(response))
 
         MemoryAdapter.broadcast_with_ack(self, packet, opts, client_count, ack)
+        ack_id, timeout = packet.id, opts.flags.timeout
+        if ack_id is not None and timeout is not None:  # past it, nobody waits for the answers
+            asyncio.get_running_loop().call_later(timeout, self._forget_ack, ack_id)
+
+    def _forget_ack(self, ack_id: int) -> None:
+        for socket in self.nsp.sockets.values():
+            socket.forget_ack(ack_id)
 
     def _remote_rooms(self, request: dict[str, Any], *, join: bool) -> None:
         if "opts" in request:

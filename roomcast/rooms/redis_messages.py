@@ -243,9 +243,11 @@ def decode_opts(fields: Any) -> BroadcastOptions:
     flags = fields.get("flags")
     if isinstance(flags, dict):
         compress = flags.get("compress")
+        timeout = flags.get("timeout")
         node_flags = BroadcastFlags(
             volatile=bool(flags.get("volatile")),
             compress=compress if isinstance(compress, bool) else None,
+            timeout=timeout / 1000 if isinstance(timeout, int | float) else None,
         )
     else:
         node_flags = BroadcastFlags()
