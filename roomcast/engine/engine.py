@@ -49,7 +49,8 @@ logger = logging.getLogger("roomcast.engine")
     BAD_REQUEST,
     FORBIDDEN,
     UNSUPPORTED_PROTOCOL,
-) = range(6)
+    TOO_MANY_CONNECTIONS,
+) = range(7)
 ERROR_MESSAGES = {
     UNKNOWN_TRANSPORT: "Transport unknown",
     UNKNOWN_SID: "Session ID unknown",
@@ -57,8 +58,10 @@ ERROR_MESSAGES = {
     BAD_REQUEST: "Bad request",
     FORBIDDEN: "Forbidden",
     UNSUPPORTED_PROTOCOL: "Unsupported protocol version",
+    TOO_MANY_CONNECTIONS: "Too many connections",
 }
-"""Node engine.io's error codes and the messages of their JSON bodies."""
+"""Node engine.io's error codes (0-5) and the messages of their JSON bodies; code 6 is ours:
+a handshake refused because ``max_connections`` sessions are open (HTTP 503)."""
 
 _INVALID_HEADER_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
@@ -105,6 +108,7 @@ class Engine:
         }
         self._websockets: set[WebSocketTransport] = set()
         self._closing = False
+        self._full_logged = False
         self._idle: asyncio.Event | None = None
 
     def __repr__(self) -> str:
@@ -168,7 +172,7 @@ class Engine:
         code, message = refusal
         body = dumps({"code": code, "message": message or ERROR_MESSAGES[code]}).encode()
         logger.debug("refused request: %s", body)
-        status = 403 if code == FORBIDDEN else 400
+        status = 403 if code == FORBIDDEN else 503 if code == TOO_MANY_CONNECTIONS else 400
         return Response(status, [*headers, ("Content-Type", "application/json")], body)
 
     def _verify(self, request: Request, *, upgrade: bool) -> _Refusal | None:
@@ -244,6 +248,8 @@ class Engine:
             return self._error((UNSUPPORTED_PROTOCOL, None), headers)
         if self._closing:
             return Response(503, headers)
+        if self._full():
+            return self._error((TOO_MANY_CONNECTIONS, None), headers)
         transport = PollingTransport()
         session = self._new_session(request, transport)
         transport.session = session
@@ -254,7 +260,8 @@ class Engine:
     def _new_session(
         self, request: Request, transport: PollingTransport | WebSocketTransport
     ) -> Session:
-        sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
+        # 144 random bits, 24 URL-safe characters (Node's base64id has 120 bits, 20 characters)
+        sid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
         session = Session(sid, request, transport, self.options, self._session_closed)
         self.sessions[sid] = session
         upgrades = (
@@ -320,7 +327,21 @@ class Engine:
         code, message = refusal
         logger.debug("refused upgrade: %s", message or ERROR_MESSAGES[code])
         body = (message or ERROR_MESSAGES[code]).encode()
-        return Response(400, [("Content-type", "text/html")], body, close=True)
+        status = 503 if code == TOO_MANY_CONNECTIONS else 400
+        return Response(status, [("Content-type", "text/html")], body, close=True)
+
+    def _full(self) -> bool:
+        """Whether ``max_connections`` sessions are open (a new handshake is refused)."""
+        limit = self.options.max_connections
+        if limit is None or len(self.sessions) < limit:
+            self._full_logged = False
+            return False
+        if not self._full_logged:  # once per time the limit is reached, not per refusal
+            self._full_logged = True
+            logger.warning(
+                "engine %s: %d sessions open, refusing handshakes", self.options.path, limit
+            )
+        return True
 
     def _upgrade(
         self, request: Request, connection: HttpProtocol, headers: Headers
@@ -330,6 +351,8 @@ class Engine:
             return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
         if self._closing and not sid:
             return Response(503, [], close=True)
+        if not sid and self._full():
+            return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
         if connection.transport is None or connection.transport.is_closing():
             return None  # the client left while allow_request was running
         transport, raw = connection.detach()

@@ -49,7 +49,12 @@ class EngineOptions:
     write_buffer_high_water: int = 1 << 20
     """Volatile messages are dropped while a session has more buffered bytes than this."""
     max_write_buffer: int = 16 << 20
-    """A session with more buffered bytes than this is closed (``transport error``)."""
+    """A session with more buffered bytes than this is closed (``transport error``, description
+    ``"write buffer full"``): a WebSocket client that stops reading, or a polling client that
+    stops polling, cannot make the server's memory grow without bound."""
+    max_connections: int | None = None
+    """Most open sessions; a handshake past it gets HTTP 503 ``{"code":6,"message":"Too many
+    connections"}`` (a WebSocket handshake: 503 ``Too many connections``). ``None``: no limit."""
 
     def __post_init__(self) -> None:
         path = self.path.rstrip("/") + "/"
