@@ -336,12 +336,8 @@ class RedisAdapter(MemoryAdapter):
     # requests from other servers
 
     def _on_request(self, channel: str, message: bytes) -> None:
-        try:
-            request = decode(message)
-        except Exception:
-            logger.debug("ignored a malformed request on %s", channel)
-            return
-        if not isinstance(request, dict):
+        request = _decode_dict(channel, message)
+        if request is None:
             return
         kind = request.get("type")
         request_id = request.get("requestId")
@@ -464,12 +460,8 @@ class RedisAdapter(MemoryAdapter):
     # responses to this server's requests
 
     def _on_response(self, channel: str, message: bytes) -> None:
-        try:
-            response = decode(message)
-        except Exception:
-            logger.debug("ignored a malformed response on %s", channel)
-            return
-        if not isinstance(response, dict):
+        response = _decode_dict(channel, message)
+        if response is None:
             return
         request_id = response.get("requestId")
         if not isinstance(request_id, str):
@@ -506,6 +498,18 @@ class RedisAdapter(MemoryAdapter):
         request.received += 1
         if request.received == request.expected:
             request.future.set_result(request.results)
+
+
+def _decode_dict(channel: str, message: bytes) -> dict[str, Any] | None:
+    """A request or response (a JSON or msgpack map); None, logged, if it is not one."""
+    try:
+        decoded = decode(message)
+    except Exception:
+        decoded = None
+    if not isinstance(decoded, dict):
+        logger.debug("ignored a malformed message on %s", channel)
+        return None
+    return decoded
 
 
 def _strings(value: Any) -> list[str]:
