@@ -60,7 +60,7 @@ class RedisLink:
         self._channels: dict[str, Handler] = {}
         self._patterns: dict[str, Handler] = {}
         self._confirmed: set[str] = set()
-        self._waiters: list[tuple[frozenset[str], asyncio.Future[None]]] = []
+        self._waiters: list[tuple[frozenset[str], asyncio.Future[bool]]] = []
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
@@ -84,8 +84,8 @@ class RedisLink:
         timeout: float | None = None,
     ) -> bool:
         """Route messages of ``channels`` and ``patterns`` to their handlers. Wait up to
-        ``timeout`` seconds for Redis to confirm them; return whether it did (when Redis is
-        down they become active once it is back)."""
+        ``timeout`` seconds for Redis to confirm them; return whether it did (False at once if
+        Redis cannot be reached: they become active once it is back)."""
         names = {*channels, *patterns}
         taken = names & (self._channels.keys() | self._patterns.keys())
         if taken:
@@ -94,7 +94,7 @@ class RedisLink:
             )
         self._channels.update(channels)
         self._patterns.update(patterns)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         waiter = (frozenset(names), future)
         self._waiters.append(waiter)
         pubsub = self._pubsub
@@ -108,13 +108,12 @@ class RedisLink:
                     await pubsub.subscribe(*channels)
         self._check_waiters()
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return False
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
-        return True
 
     async def unsubscribe(self, channels: list[str], patterns: list[str]) -> None:
         """Stop routing ``channels`` and ``patterns``."""
@@ -135,7 +134,12 @@ class RedisLink:
     def _check_waiters(self) -> None:
         for names, future in self._waiters:
             if not future.done() and names <= self._confirmed:
-                future.set_result(None)
+                future.set_result(True)
+
+    def _fail_waiters(self) -> None:
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_result(False)
 
     async def _read_loop(self) -> None:
         delay = BACKOFF_MIN
@@ -166,6 +170,7 @@ class RedisLink:
                 if not down and not self._closed:
                     logger.warning("Redis subscriber lost (%s); reconnecting", exc)
                 down = True
+                self._fail_waiters()
             finally:
                 self._pubsub = None
                 with contextlib.suppress(Exception):

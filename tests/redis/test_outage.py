@@ -74,3 +74,38 @@ async def test_outage_keeps_local_delivery_and_cross_server_delivery_resumes(
                 await client.disconnect()
         await a.close()
         await b.close()
+
+
+async def test_servers_start_without_redis_and_join_the_cluster_when_it_comes(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="roomcast.redis")
+    await asyncio.to_thread(own_redis.stop)
+    a = setup_app(Server(adapter=redis_adapter(own_redis.url)), "a")
+    b = setup_app(Server(adapter=redis_adapter(own_redis.url)), "b")
+    clients: list[PyClient] = []
+    try:
+        await asyncio.wait_for(a.listen("127.0.0.1", 0), 2)  # does not wait for Redis
+        await asyncio.wait_for(b.listen("127.0.0.1", 0), 2)
+        assert any("did not confirm" in r.message for r in caplog.records)
+        for io in (a, b):
+            client = PyClient(["websocket"])
+            await client.connect(url_of(io))
+            assert await client.call("join", "r") == ["joined"]
+            clients.append(client)
+        a1, b1 = clients
+        a.to("r").emit("local")
+        assert await a1.next_event("local") == []
+        await a1.reply("ask", "a1 here")
+        assert await a.timeout(2).to("r").emit_with_ack("ask") == ["a1 here"]
+
+        await asyncio.to_thread(own_redis.start)
+        await wait_servers(own_redis.url, "socket.io-request#/#", 2)
+        a.to("r").emit("together")
+        assert await b1.next_event("together") == []
+    finally:
+        for client in clients:
+            if client.sio.connected:
+                await client.disconnect()
+        await a.close()
+        await b.close()
