@@ -55,16 +55,26 @@ def ack_value(args: list[Any]) -> Any:
 
 
 class PendingAcks:
-    """The acks one socket waits for: ``id -> callback``."""
+    """The acks one socket waits for: ``id -> callback``, at most ``limit`` of them."""
 
-    __slots__ = ("_callbacks",)
+    __slots__ = ("_callbacks", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._callbacks: dict[int, AckCallback] = {}
+        self.limit = limit
+        """Most acks waited for; past it the oldest is given up (``None``: no limit)."""
 
     def add(self, ack_id: int, callback: AckCallback) -> None:
-        """Wait for ack ``ack_id``."""
-        self._callbacks[ack_id] = callback
+        """Wait for ack ``ack_id``. When ``limit`` acks are already waited for, the oldest is
+        dropped: an awaited ``emit_with_ack`` fails with :class:`AckTimeoutError` at once, a
+        broadcast simply misses this socket's answer (as if it never came)."""
+        callbacks = self._callbacks
+        if self.limit is not None and len(callbacks) >= self.limit:
+            oldest = next(iter(callbacks))
+            dropped = callbacks.pop(oldest)
+            if isinstance(dropped, AckWaiter):
+                dropped.fail(AckTimeoutError("too many pending acks"))
+        callbacks[ack_id] = callback
 
     def discard(self, ack_id: int) -> None:
         """Stop waiting for ``ack_id`` (after a timeout)."""

@@ -97,6 +97,10 @@ class Client:
             self.close()
 
     def _connect(self, name: str, auth: dict[str, Any]) -> None:
+        if len(self.sockets) >= self.server.max_namespaces:
+            logger.debug("session %s: refused namespace %s: too many", self.session.sid, name)
+            self._refuse_namespace(name, "Too many namespaces")
+            return
         nsp = self.server._nsps.get(name)
         if nsp is not None:
             nsp._add(self, auth)
@@ -118,8 +122,8 @@ class Client:
         else:
             nsp._add(self, auth)
 
-    def _refuse_namespace(self, name: str) -> None:
-        packet = Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"})
+    def _refuse_namespace(self, name: str, message: str = "Invalid namespace") -> None:
+        packet = Packet(PacketType.CONNECT_ERROR, name, {"message": message})
         self.write(encode_packet(packet))
 
     def _on_socket_connected(self, socket: Socket) -> None:

@@ -40,6 +40,11 @@ class Server(Broadcasts):
     engine; ``cors_origins`` is a shorthand for ``cors=CorsOptions(origins=...)``. The main
     namespace ``/`` is the server itself: ``io.on``, ``io.use``, ``io.emit``, ``io.to``... act
     on it. ``connect_timeout`` (seconds) closes a connection that joins no namespace in time.
+
+    Limits: ``max_attachments`` binary attachments per packet (more closes the connection as a
+    parse error); ``max_namespaces`` namespaces joined by one connection (a CONNECT past it gets
+    CONNECT_ERROR ``Too many namespaces``); ``max_pending_acks`` acks one socket may owe (past
+    it the oldest ``emit_with_ack`` fails with ``AckTimeoutError``).
     """
 
     def __init__(
@@ -50,6 +55,8 @@ class Server(Broadcasts):
         adapter: AdapterFactory = MemoryAdapter,
         cleanup_empty_child_namespaces: bool = False,
         max_attachments: int = 10,
+        max_namespaces: int = 100,
+        max_pending_acks: int = 1000,
         **engine_options: Any,
     ) -> None:
         if cors_origins is not None and "cors" not in engine_options:
@@ -60,6 +67,8 @@ class Server(Broadcasts):
         self.adapter_factory = adapter
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         self.max_attachments = max_attachments
+        self.max_namespaces = max_namespaces
+        self.max_pending_acks = max_pending_acks
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
         self._listener: Listener | None = None

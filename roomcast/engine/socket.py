@@ -253,7 +253,7 @@ class Socket(Targets):
     def _pending(self) -> PendingAcks:
         acks = self._acks
         if acks is None:
-            acks = self._acks = PendingAcks()
+            acks = self._acks = PendingAcks(self.nsp.server.max_pending_acks)
         return acks
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
