@@ -2,8 +2,9 @@
 
 Every WebSocket byte (handshake, framing, close) is produced and parsed by ``websockets``; this
 module only moves bytes between it and the asyncio transport, reassembles fragmented messages
-and hands complete messages to the session. No task per connection: writes are synchronous,
-timers are ``loop.call_later``.
+and hands complete messages to the session. No task per connection: timers are
+``loop.call_later``, and writes are coalesced by a :class:`WriteBatch` (one socket write per
+connection per event-loop iteration, whatever the number of messages sent to it).
 """
 
 from __future__ import annotations
@@ -26,11 +27,40 @@ from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["WebSocketTransport", "handshake"]
+__all__ = ["WebSocketTransport", "WriteBatch", "handshake"]
 
 logger = logging.getLogger("roomcast.engine")
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
+
+class WriteBatch:
+    """Coalesces the writes of one event-loop iteration, like a cork on every socket.
+
+    A connection's bytes are kept until the end of the current iteration (one ``call_soon``
+    for all connections), then written with one ``transport.write``: a burst of broadcasts or
+    of ack answers costs one system call per connection instead of one per message, and a
+    single message waits no longer than the callbacks already due.
+    """
+
+    __slots__ = ("_dirty", "_handle")
+
+    def __init__(self) -> None:
+        self._dirty: list[WebSocketTransport] = []
+        self._handle: asyncio.Handle | None = None
+
+    def add(self, ws: WebSocketTransport) -> None:
+        """Flush ``ws`` at the end of this iteration."""
+        self._dirty.append(ws)
+        if self._handle is None:
+            self._handle = ws.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every pending connection's bytes now."""
+        self._handle = None
+        dirty, self._dirty = self._dirty, []
+        for ws in dirty:
+            ws._flush()
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -38,10 +68,12 @@ class WebSocketTransport(asyncio.Protocol):
 
     __slots__ = (
         "_backlog",
+        "_batch",
         "_close_timeout",
         "_close_timer",
         "_fragments",
         "_opcode",
+        "_out",
         "_ping_interval",
         "_ping_timer",
         "_reported",
@@ -61,6 +93,7 @@ class WebSocketTransport(asyncio.Protocol):
         *,
         close_timeout: float = 5.0,
         ping_interval: float | None = None,
+        batch: WriteBatch | None = None,
     ) -> None:
         self.transport = transport
         self.protocol = protocol
@@ -76,6 +109,9 @@ class WebSocketTransport(asyncio.Protocol):
         self._opcode: Opcode | None = None
         self._reported = False
         self._backlog: list[Frame] = []
+        self._batch = batch if batch is not None else WriteBatch()
+        self._out: bytes | bytearray | None = None
+        """Bytes waiting for the batch's flush (in order, before anything written later)."""
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -88,22 +124,23 @@ class WebSocketTransport(asyncio.Protocol):
 
     @property
     def write_buffer_size(self) -> int:
-        """Bytes handed to the socket and not yet sent."""
-        return self.transport.get_write_buffer_size()
+        """Bytes sent and not yet handed to the network (batched or in the socket's buffer)."""
+        out = self._out
+        return self.transport.get_write_buffer_size() + (len(out) if out is not None else 0)
 
     def send_text(self, text: str) -> int:
         """Send one text frame; returns the bytes left in the write buffer."""
         if self.protocol.state is OPEN:
             self.protocol.send_text(text.encode())
             self._write()
-        return self.transport.get_write_buffer_size()
+        return self.write_buffer_size
 
     def send_binary(self, data: bytes) -> int:
         """Send one binary frame; returns the bytes left in the write buffer."""
         if self.protocol.state is OPEN:
             self.protocol.send_binary(data)
             self._write()
-        return self.transport.get_write_buffer_size()
+        return self.write_buffer_size
 
     def send_prepared(self, message: PreparedMessage) -> int:
         """Send a broadcast: the shared frames in one write, or frame by frame with extensions.
@@ -111,10 +148,9 @@ class WebSocketTransport(asyncio.Protocol):
         Returns the bytes left in the write buffer.
         """
         protocol = self.protocol
-        transport = self.transport
         if protocol.state is OPEN:
             if not protocol.extensions:
-                transport.write(message.websocket_frames())
+                self._send(message.websocket_frames())
             else:
                 for item in message.messages:
                     if isinstance(item, str):
@@ -122,7 +158,7 @@ class WebSocketTransport(asyncio.Protocol):
                     else:
                         protocol.send_binary(item)
                 self._write()
-        return transport.get_write_buffer_size()
+        return self.write_buffer_size
 
     def respond(self, payload: str) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
@@ -135,12 +171,31 @@ class WebSocketTransport(asyncio.Protocol):
             self._expect_close()
 
     def _write(self) -> None:
-        transport = self.transport
+        """Move what websockets has to send into the batch."""
         for data in self.protocol.data_to_send():
             if data:
-                transport.write(data)
+                self._send(data)
             else:
-                transport.close()  # the server closes TCP first
+                self._flush()
+                self.transport.close()  # the server closes TCP first
+
+    def _send(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = data  # the shared broadcast frame itself: no copy for one message
+            self._batch.add(self)
+        elif isinstance(out, bytes):
+            buffer = self._out = bytearray(out)
+            buffer += data
+        else:
+            out += data
+
+    def _flush(self) -> None:
+        out = self._out
+        if out is not None:
+            self._out = None
+            if not self.transport.is_closing():
+                self.transport.write(out)
 
     def _expect_close(self) -> None:
         if self._close_timer is None and not self.transport.is_closing():
@@ -252,6 +307,7 @@ def handshake(
     extra_headers: list[tuple[str, str]],
     close_timeout: float = 5.0,
     ping_interval: float | None = None,
+    batch: WriteBatch | None = None,
 ) -> WebSocketTransport | None:
     """Run the opening handshake on ``transport`` with the replayed request bytes.
 
@@ -278,13 +334,14 @@ def handshake(
             response.headers[name] = value
     protocol.send_response(response)
     ws = WebSocketTransport(
-        transport, protocol, close_timeout=close_timeout, ping_interval=ping_interval
+        transport, protocol, close_timeout=close_timeout, ping_interval=ping_interval, batch=batch
     )
     ws._backlog = [event for event in events[1:] if isinstance(event, Frame)]
     transport.set_protocol(ws)
     ws._write()
     if response.status_code != 101:
         logger.info("websocket handshake refused: %s", protocol.handshake_exc)
+        ws._flush()
         transport.close()
         return None
     return ws
