@@ -36,7 +36,7 @@ from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
 from .session import Session
-from .websocket import WebSocketTransport, handshake
+from .websocket import WebSocketTransport, WriteBatch, handshake
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
 
@@ -107,6 +107,7 @@ class Engine:
             "close": [],
         }
         self._websockets: set[WebSocketTransport] = set()
+        self._write_batch = WriteBatch()  # one flush per loop iteration for every WebSocket
         self._closing = False
         self._full_logged = False
         self._idle: asyncio.Event | None = None
@@ -365,6 +366,7 @@ class Engine:
             extra_headers=headers,
             close_timeout=options.websocket_close_timeout,
             ping_interval=options.websocket_ping_interval,
+            batch=self._write_batch,
         )
         if ws is None:
             return None
