@@ -183,7 +183,7 @@ class Session:
     def close(self, reason: str = FORCED_CLOSE) -> None:
         """Close the session: queued packets are flushed first, then ``reason`` is reported.
 
-        On polling, the close packet (``1``) goes with the queue on the pending or next GET
+        On polling, the queue goes out first and the close packet (``1``) on the GET after it
         (within ``polling_close_timeout``); on WebSocket the close frame is sent at once.
         """
         if self._state != _OPEN:
@@ -375,10 +375,12 @@ class Session:
         queue = self._queue
         if not queue and self._state == _OPEN:
             return
+        if self._state == _CLOSING and not queue:
+            transport.respond("1")
+            self._finish(self._close_reason, None)
+            return
         limit = self._options.max_payload
-        count = self._options.polling_max_packets or len(queue) + 1
-        if self._state == _CLOSING:
-            count -= 1  # room for the close packet
+        count = self._options.polling_max_packets or len(queue)
         taken = size = 0
         while taken < len(queue) and (
             taken == 0 or (size + len(queue[taken]) + 1 <= limit and taken < count)
@@ -388,11 +390,8 @@ class Session:
         parts = queue[:taken]
         del queue[:taken]
         self._queued_bytes -= size - taken
-        if self._state == _CLOSING and not queue:
-            parts.append("1")
-            transport.respond(SEPARATOR.join(parts))
-            self._finish(self._close_reason, None)
-            return
+        # Closing: like Node, the last queued packets go alone and the close packet waits for the
+        # next GET (answered "6\x1e1" by _on_poll), so the client handles them before the close.
         transport.respond(SEPARATOR.join(parts))
         self._check_buffer()
 

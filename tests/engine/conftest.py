@@ -22,7 +22,8 @@ TIMEOUT = 10.0
 
 
 class EchoServer:
-    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` closes the session."""
+    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` closes the session and
+    ``"bye"`` sends ``"bye"`` then closes it."""
 
     def __init__(self, **options: Any) -> None:
         self.engine = Engine(path=PATH, **options)
@@ -40,6 +41,9 @@ class EchoServer:
 
         def on_message(data: str | bytes) -> None:
             if data == "close":
+                session.close()
+            elif data == "bye":
+                session.send("bye")
                 session.close()
             else:
                 session.send(data)

@@ -193,6 +193,22 @@ async def server_close(t: Target, http: httpx.AsyncClient) -> None:
     t.log(f"pending poll: {await poll.answer()}")
 
 
+async def server_close_after_send(t: Target, http: httpx.AsyncClient) -> None:
+    """A message queued just before close() goes out before the close packet."""
+    sid = await t.open(http)
+    await t.request(http, "ask bye", "POST", polling(sid), content="4bye")
+    await t.request(http, "poll after bye", "GET", polling(sid))
+    await t.request(http, "next poll", "GET", polling(sid))
+    await t.request(http, "after", "GET", polling(sid))
+    sid = await t.open(http)
+    poll = await poll_started(http, t, sid)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as other:
+        await t.request(other, "ask bye", "POST", polling(sid), content="4bye")
+    t.log(f"pending poll: {await poll.answer()}")
+    await t.request(http, "next poll", "GET", polling(sid))
+    await t.request(http, "after", "GET", polling(sid))
+
+
 async def upgrade(t: Target, http: httpx.AsyncClient) -> None:
     sid = await t.open(http)
     poll = await poll_started(http, t, sid)
@@ -256,6 +272,7 @@ SCENARIOS: list[Scenario] = [
     oversized,
     duplicate_get,
     server_close,
+    server_close_after_send,
     upgrade,
     websocket,
 ]

@@ -219,7 +219,8 @@ async def test_close_without_pending_get_waits_for_next_poll(
     session.send("a")
     session.close()
     assert not session.send("dropped")
-    assert (await http.get(server.url, params=polling(sid))).text == "4a\x1e1"
+    assert (await http.get(server.url, params=polling(sid))).text == "4a"  # as Node: queue first
+    assert (await http.get(server.url, params=polling(sid))).text == "6\x1e1"  # then the close
     assert await server.close_reason(sid) == "forced close"
     sid = await handshake(http, server.url)
     server.sessions[sid].close()
@@ -331,12 +332,15 @@ async def test_messages_reach_on_message_in_order(
 
 async def test_shutdown_flushes_on_next_poll(make_server: MakeServer) -> None:
     server = await make_server()
+    url = server.url
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:  # keeps its connection alive
-        sid = await handshake(http, server.url)
+        sid = await handshake(http, url)
         server.sessions[sid].send("before shutdown")
         closing = asyncio.ensure_future(server.listener.close(timeout=TIMEOUT))
-        response = await http.get(server.url, params=polling(sid))
-        assert response.text == "4before shutdown\x1e1"
+        response = await http.get(url, params=polling(sid))
+        assert response.text == "4before shutdown"
+        response = await http.get(url, params=polling(sid))
+        assert response.text == "6\x1e1"
         assert await server.close_reason(sid) == "server shutting down"
         await asyncio.wait_for(closing, TIMEOUT)
 

@@ -1,6 +1,7 @@
 // Reference Node engine.io 6 server for the differential tests.
 // usage: node engine_server.js PORT [JSON options]; prints "ready" once listening.
-// Every message is echoed back; a message "close" makes the server close the session.
+// Every message is echoed back; a message "close" makes the server close the session, and "bye"
+// makes it send "bye" and then close.
 "use strict";
 const path = require("path");
 const http = require("http");
@@ -25,6 +26,10 @@ const server = engine.attach(httpServer, options);
 server.on("connection", (socket) => {
   socket.on("message", (data) => {
     if (data === "close") socket.close();
+    else if (data === "bye") {
+      socket.send("bye");
+      socket.close();
+    }
     else socket.send(data);
   });
 });
