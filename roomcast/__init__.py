@@ -28,6 +28,9 @@ _EXPORTS = {
     "Adapter": "roomcast.rooms.adapter",
     "MemoryAdapter": "roomcast.rooms.memory",
     "RoomRegistry": "roomcast.rooms.registry",
+    "RedisAdapter": "roomcast.rooms.redis",
+    "redis_adapter": "roomcast.rooms.redis",
+    "RemoteSocket": "roomcast.engine.broadcast",
     "jwt_auth": "roomcast.auth.jwt",
 }
 
@@ -42,6 +45,8 @@ __all__ = [
     "Listener",
     "MemoryAdapter",
     "Namespace",
+    "RedisAdapter",
+    "RemoteSocket",
     "Request",
     "Response",
     "RoomRegistry",
@@ -50,11 +55,12 @@ __all__ = [
     "SocketDisconnected",
     "__version__",
     "jwt_auth",
+    "redis_adapter",
 ]
 
 if TYPE_CHECKING:
     from roomcast.auth.jwt import jwt_auth
-    from roomcast.engine.broadcast import BroadcastOperator
+    from roomcast.engine.broadcast import BroadcastOperator, RemoteSocket
     from roomcast.engine.cors import CorsOptions
     from roomcast.engine.engine import Engine
     from roomcast.engine.errors import AckTimeoutError, ConnectionRefused, SocketDisconnected
@@ -66,6 +72,7 @@ if TYPE_CHECKING:
     from roomcast.engine.socket import Socket
     from roomcast.rooms.adapter import Adapter
     from roomcast.rooms.memory import MemoryAdapter
+    from roomcast.rooms.redis import RedisAdapter, redis_adapter
     from roomcast.rooms.registry import RoomRegistry
 
 
