@@ -3,7 +3,7 @@
 //
 // Usage: node bench/loadgen.js '<json options>'   — prints one JSON line with the result on stdout.
 // Options: {scenario: "fanout"|"ack"|"idle"|"polling", host, port, path, clients, seconds, warmup,
-//           window, rate, inflight, concurrency, serverPid}
+//           window, rate, inflight, concurrency, payload, hold, serverPid}
 //
 // Every server runs the same app: "join"(room) joins and acks; "fanout"(payload) emits "msg"(payload) to room
 // "bench"; "echo"(payload) acks the payload back. The generator reports its own CPU time next to the server's
@@ -27,6 +27,7 @@ const opts = Object.assign(
     inflight: 50,
     concurrency: 100,
     payload: 16,
+    hold: 2,
     serverPid: 0,
   },
   JSON.parse(process.argv[2] || "{}"),
@@ -369,7 +370,7 @@ async function idle() {
   const c1 = ownCpu();
   const s1 = serverCpu();
   // Let the server settle (buffers, allocator) before reading its memory; the clients stay connected.
-  await sleep(2000);
+  await sleep(opts.hold * 1000);
   const rss1 = serverRss();
   for (const c of clients) c.close();
   return {

@@ -154,7 +154,8 @@ def run_once(spec: ServerSpec, scenario: Scenario, quick: bool, log: Path) -> di
         )
         try:
             wait_for_port(port, server)
-            options = {"port": port, "serverPid": server.pid, "seconds": 5, "warmup": 1}
+            options: dict[str, Any] = {"port": port, "serverPid": server.pid}
+            options.update(seconds=5, warmup=1)
             options.update(scenario.options)
             if quick:
                 options.update({"seconds": 2, "warmup": 0.5}, **scenario.quick)
@@ -213,6 +214,16 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
             if "roomcast" in servers:
                 row += [ratio(values["roomcast"], values[s], metric) for s in others]
             lines.append("| " + " | ".join(row) + " |")
+        # whether a figure is the server's or the generator's limit: CPU seconds per second
+        row = [scenario.name, "cpu: server / loadgen"]
+        for s in servers:
+            figures = medians[scenario.name].get(s, {})
+            server_cpu, loadgen_cpu = figures.get("server_cpu"), figures.get("loadgen_cpu")
+            shown = "-" if server_cpu is None or loadgen_cpu is None else ""
+            row.append(shown or f"{server_cpu:.2f} / {loadgen_cpu:.2f}")
+        if "roomcast" in servers:
+            row += [""] * len(others)
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
