@@ -396,9 +396,15 @@ class Session:
         self._check_buffer()
 
     def _check_buffer(self) -> None:
+        """Past ``max_write_buffer``, drop every later send and end the session (``transport
+        error``, ``write buffer full``) once the current call (a broadcast loop) is over."""
         if self.write_buffer_size > self._options.max_write_buffer and self._state == _OPEN:
             logger.info("session %s: write buffer full, closing", self.sid)
-            self._finish(TRANSPORT_ERROR, "write buffer full")
+            self._state = _CLOSING
+            self._close_reason = TRANSPORT_ERROR
+            self._queue.clear()
+            self._queued_bytes = 0
+            self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full")
 
     # heartbeat
 

@@ -1,0 +1,88 @@
+"""A client that stops reading is cut off; everyone else gets every broadcast, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from roomcast.engine.server import Server
+from roomcast.engine.socket import Socket
+
+from .conftest import WAIT, NodeClients, no_leftovers, peak_rss, reset_peak_rss, rss
+
+READERS = 100
+MESSAGES = 20_000
+PAD = "x" * 200
+"""Each broadcast is ~215 bytes: 4.3 MB owed to the slow client if nothing cut it off."""
+WINDOW = 500
+"""Broadcasts in flight ahead of the slowest reader (the producer's own flow control)."""
+HIGH_WATER = 32 << 10
+HARD_LIMIT = 128 << 10
+RSS_BOUND = 64 << 20
+"""The server process may grow by at most this much while it sends the 2,000,000 messages."""
+
+
+async def test_slow_consumer_cut_off_others_get_everything(
+    port: int, node: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roomcast.engine")
+    io = Server(write_buffer_high_water=HIGH_WATER, max_write_buffer=HARD_LIMIT)
+    progress: dict[str, int] = {}
+    changed = asyncio.Event()
+    reasons: dict[str, str] = {}
+
+    @io.on("connection")
+    def connected(socket: Socket) -> None:
+        if not socket.handshake.auth.get("slow"):
+            progress[socket.id] = 0
+
+    @io.on("progress")
+    def on_progress(socket: Socket, count: int) -> None:
+        progress[socket.id] = count
+        changed.set()
+
+    @io.on("disconnect")
+    def disconnected(socket: Socket, reason: str) -> None:
+        reasons["slow" if socket.handshake.auth.get("slow") else socket.id] = reason
+
+    async def readers_past(count: int) -> None:
+        while min(progress.values()) < count:
+            changed.clear()
+            await asyncio.wait_for(changed.wait(), WAIT)
+
+    await io.listen("127.0.0.1", port)
+    clients = await NodeClients.start(
+        node, mode="fanout", url=f"http://127.0.0.1:{port}", clients=READERS, every=100
+    )
+    try:
+        assert await clients.result() == {"ready": READERS + 1}
+        start = rss()
+        reset_peak_rss()
+        for seq in range(MESSAGES):
+            if seq % 100 == 0 and seq >= WINDOW:
+                await readers_past(seq - WINDOW)
+            io.emit("m", seq, PAD)
+            if seq % 100 == 99:
+                await asyncio.sleep(0)  # let the write batch go out
+        io.emit("end", MESSAGES)
+        result: dict[str, Any] = await clients.result(timeout=60)
+        growth = peak_rss() - start
+    finally:
+        await clients.stop()
+
+    assert result["counts"] == [MESSAGES] * READERS
+    assert result["ordered"]
+    assert result["totals"] == [MESSAGES] * READERS
+    # the slow client got what the kernel buffers held, then its connection ended
+    assert result["slow"]["count"] < MESSAGES
+    assert result["slow"]["end"] is not None
+    assert reasons["slow"] == "transport error"
+    cut_off = [r.getMessage() for r in caplog.records if "write buffer full" in r.getMessage()]
+    assert len(cut_off) == 1, cut_off  # logged once
+    assert growth < RSS_BOUND, f"server grew by {growth / 2**20:.1f} MiB"
+    await no_leftovers(io)
+    assert set(reasons) - {"slow"} == set(progress)
+    await io.close()
