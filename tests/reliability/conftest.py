@@ -9,7 +9,13 @@ from typing import Any
 
 from roomcast.engine.server import Server
 from roomcast.rooms.memory import MemoryAdapter
+from tests.chat import conftest as chat
 from tests.conftest import ROOT
+
+# the chat tests' fixtures: RSA key pairs and python-socketio chat clients
+rsa_pair = chat.rsa_pair
+other_rsa_pair = chat.other_rsa_pair
+clients = chat.clients
 
 WAIT = 10.0
 """Seconds any single wait may take before the test fails."""
