@@ -27,6 +27,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS_JS = ROOT / "tests" / "node" / "reliability_clients.js"
 RESULT = ROOT / "bench" / "results" / "soak.md"
+COUNTS = [
+    "connections",
+    "refused",
+    "sent",
+    "delivered",
+    "expected",
+    "lost",
+    "duplicates",
+    "outOfOrder",
+    "unexpected",
+]
 
 
 def free_port() -> int:
@@ -119,32 +130,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rooms": max(1, args.clients // args.room_size),
             "life": [args.life_min, args.life_max],
         }
-        began = time.monotonic()
-        load = subprocess.run(
-            [node, str(CLIENTS_JS), json.dumps(options)],
-            cwd=ROOT,
-            capture_output=True,
-            timeout=args.seconds + 120,
-        )
-        elapsed = time.monotonic() - began
-        if load.returncode != 0:
-            raise SystemExit(f"load generator failed: {load.stderr.decode()[-2000:]}")
-        result: dict[str, Any] = json.loads(load.stdout.decode().strip().splitlines()[-1])
-        end = settle(server.pid)
+        rounds = []
+        for _ in range(args.rounds):
+            began = time.monotonic()
+            load = subprocess.run(
+                [node, str(CLIENTS_JS), json.dumps(options)],
+                cwd=ROOT,
+                capture_output=True,
+                timeout=args.seconds + 120,
+            )
+            elapsed = time.monotonic() - began
+            if load.returncode != 0:
+                raise SystemExit(f"load generator failed: {load.stderr.decode()[-2000:]}")
+            figures = json.loads(load.stdout.decode().strip().splitlines()[-1])
+            figures.update(elapsed=round(elapsed, 1), rss_end=settle(server.pid))
+            rounds.append(figures)
         sampler.stopped.set()
         sampler.join()
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+        result: dict[str, Any] = {key: sum(r[key] for r in rounds) for key in COUNTS}
         result.update(
+            peak=max(r["peak"] for r in rounds),
+            errors=[e for r in rounds for e in r["errors"]],
             clients=args.clients,
             seconds=args.seconds,
-            elapsed=round(elapsed, 1),
             rate=args.rate,
             rooms=options["rooms"],
             life=options["life"],
             rss_start=start,
-            rss_peak=max(sampler.peak, start, end),
-            rss_end=end,
+            rss_peak=max(sampler.peak, start, *(r["rss_end"] for r in rounds)),
+            rss_ends=[r["rss_end"] for r in rounds],
+            rounds=rounds,
         )
         return result
     finally:
@@ -160,11 +177,13 @@ def mib(size: int) -> str:
 def markdown(r: dict[str, Any]) -> str:
     ok = not (r["lost"] or r["duplicates"] or r["outOfOrder"] or r["unexpected"] or r["errors"])
     verdict = "passed" if ok else "FAILED"
+    rounds = len(r["rss_ends"])
     return "\n".join(
         [
-            f"### Soak: {r['clients']:,} clients, {r['seconds']} s ({verdict})",
+            f"### Soak: {r['clients']:,} clients, {rounds} x {r['seconds']} s: {verdict}",
             "",
-            f"`python -m bench.soak --clients {r['clients']} --seconds {r['seconds']}` against "
+            f"`python -m bench.soak --clients {r['clients']} --seconds {r['seconds']} "
+            f"--rounds {rounds}` against "
             "`python -m roomcast serve` (the chat): about "
             f"{r['clients']:,} users at any time, each living {r['life'][0]}-{r['life'][1]} s "
             f"(connect with a JWT, join 1 or 2 of {r['rooms']} rooms, send ~{r['rate']} "
@@ -184,11 +203,17 @@ def markdown(r: dict[str, Any]) -> str:
             f"| unexpected | {r['unexpected']} |",
             f"| server RSS at start | {mib(r['rss_start'])} |",
             f"| server RSS peak | {mib(r['rss_peak'])} |",
-            f"| server RSS at end (clients gone) | {mib(r['rss_end'])} |",
+            *(
+                f"| server RSS after round {n} (its clients gone) | {mib(size)} |"
+                for n, size in enumerate(r["rss_ends"], 1)
+            ),
             "",
             "Due: sent after the receiver's join was acknowledged and acknowledged before the "
             "receiver asked to leave; a delivery outside the window where it may arrive counts "
-            "as unexpected.",
+            "as unexpected. Each round runs the whole load again against the same server "
+            f"({rounds} rounds of {r['seconds']} s): CPython keeps the memory it "
+            "took at the peak for reuse, so RSS after the clients leave stays near the peak; a "
+            "leak would make it grow from one round to the next.",
             "",
         ]
     )
@@ -202,6 +227,7 @@ def main() -> int:
     parser.add_argument("--room-size", type=int, default=10, help="clients per room on average")
     parser.add_argument("--life-min", type=float, default=5.0)
     parser.add_argument("--life-max", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=2, help="the whole load, again and again")
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
     result = run(args)
