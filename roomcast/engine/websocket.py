@@ -130,9 +130,13 @@ class WebSocketTransport(asyncio.Protocol):
 
     def send_text(self, text: str) -> int:
         """Send one text frame; returns the bytes left in the write buffer."""
-        if self.protocol.state is OPEN:
-            self.protocol.send_text(text.encode())
-            self._write()
+        protocol = self.protocol
+        if protocol.state is OPEN:
+            if protocol.extensions:
+                protocol.send_text(text.encode())
+                self._write()
+            else:  # the frame websockets would queue, without its per-frame bookkeeping
+                self._send(Frame(_TEXT, text.encode()).serialize(mask=False, extensions=()))
         return self.write_buffer_size
 
     def send_binary(self, data: bytes) -> int:
