@@ -69,6 +69,7 @@ class WebSocketTransport(asyncio.Protocol):
     __slots__ = (
         "_backlog",
         "_batch",
+        "_buffered",
         "_close_timeout",
         "_close_timer",
         "_fragments",
@@ -112,6 +113,8 @@ class WebSocketTransport(asyncio.Protocol):
         self._batch = batch if batch is not None else WriteBatch()
         self._out: bytes | bytearray | None = None
         """Bytes waiting for the batch's flush (in order, before anything written later)."""
+        self._buffered = 0
+        """The socket's write buffer size after the last flush: it can only have shrunk since."""
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -149,7 +152,7 @@ class WebSocketTransport(asyncio.Protocol):
     def send_prepared(self, message: PreparedMessage) -> int:
         """Send a broadcast: the shared frames in one write, or frame by frame with extensions.
 
-        Returns the bytes left in the write buffer.
+        Returns an upper bound of the bytes left in the write buffer.
         """
         protocol = self.protocol
         if protocol.state is OPEN:
@@ -162,7 +165,10 @@ class WebSocketTransport(asyncio.Protocol):
                     else:
                         protocol.send_binary(item)
                 self._write()
-        return self.write_buffer_size
+        out = self._out
+        # An upper bound, cheap enough for every recipient of a broadcast: the caller asks
+        # write_buffer_size for the exact figure when this passes its limit.
+        return self._buffered + (len(out) if out is not None else 0)
 
     def respond(self, payload: str) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
@@ -198,8 +204,10 @@ class WebSocketTransport(asyncio.Protocol):
         out = self._out
         if out is not None:
             self._out = None
-            if not self.transport.is_closing():
-                self.transport.write(out)
+            transport = self.transport
+            if not transport.is_closing():
+                transport.write(out)
+                self._buffered = transport.get_write_buffer_size()
 
     def _expect_close(self) -> None:
         if self._close_timer is None and not self.transport.is_closing():
