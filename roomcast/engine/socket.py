@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
@@ -238,11 +238,11 @@ class Socket(Targets):
         packet.nsp = self.nsp.name
         self.client.write(encode_packet(packet), volatile)
 
-    def deliver(self, packet: Packet, prepared: object, volatile: bool) -> bool:
+    def deliver(self, packet: Packet, prepared: PreparedMessage, volatile: bool) -> bool:
         """Queue a broadcast packet already encoded and prepared for every recipient."""
         if self._any_outgoing:
             self._notify_outgoing(packet.data)
-        return self.client.session.send_prepared(cast(PreparedMessage, prepared), volatile=volatile)
+        return self.client.session.send_prepared(prepared, volatile=volatile)
 
     def _notify_outgoing(self, data: list[Any]) -> None:
         for listener in list(self._any_outgoing or ()):

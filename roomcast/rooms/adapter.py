@@ -55,7 +55,7 @@ class SocketLike(Protocol):
         """Disconnect from the namespace (``close=True``: close the whole connection)."""
         ...
 
-    def deliver(self, packet: Packet, prepared: object, volatile: bool) -> bool:
+    def deliver(self, packet: Packet, prepared: Any, volatile: bool) -> bool:
         """Queue an already encoded and prepared broadcast packet; False if it was dropped."""
         ...
 
