@@ -60,7 +60,10 @@ class WriteBatch:
         self._handle = None
         dirty, self._dirty = self._dirty, []
         for ws in dirty:
-            ws._flush()
+            try:
+                ws._flush()
+            except Exception:  # one broken transport must not stall the others
+                logger.exception("websocket write failed")
 
 
 class WebSocketTransport(asyncio.Protocol):
