@@ -98,9 +98,9 @@ SCENARIOS = [
     ),
     Scenario(
         "polling-handshakes",
-        {"scenario": "polling", "clients": 5000, "concurrency": 50},
+        {"scenario": "polling", "clients": 20000, "concurrency": 50},
         ("handshakes_per_s",),
-        quick={"clients": 1000},
+        quick={"clients": 4000},
         skip=frozenset({"relay"}),  # the bare relay speaks WebSocket only
     ),
 ]
