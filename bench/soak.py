@@ -133,12 +133,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rounds = []
         for _ in range(args.rounds):
             began = time.monotonic()
-            load = subprocess.run(
-                [node, str(CLIENTS_JS), json.dumps(options)],
-                cwd=ROOT,
-                capture_output=True,
-                timeout=args.seconds + 120,
-            )
+            try:
+                load = subprocess.run(
+                    [node, str(CLIENTS_JS), json.dumps(options)],
+                    cwd=ROOT,
+                    capture_output=True,
+                    timeout=args.seconds + 120,
+                )
+            except subprocess.TimeoutExpired as exc:
+                tail = (exc.stderr or b"").decode()[-3000:]
+                raise SystemExit(f"the load generator did not finish: {tail}") from None
             elapsed = time.monotonic() - began
             if load.returncode != 0:
                 raise SystemExit(f"load generator failed: {load.stderr.decode()[-2000:]}")

@@ -92,6 +92,8 @@ class Client {
     if (this.ended) return;
     this.ended = true;
     this.connected = false;
+    for (const resolve of this.acks.values()) resolve({ status: "no answer: connection ended" });
+    this.acks.clear();
     this.handlers.onEnd && this.handlers.onEnd({ packet: this.endPacket, code });
   }
   disconnect() {
@@ -305,6 +307,13 @@ function soak() {
 
   async function finish() {
     stopping = true;
+    const watchdog = setTimeout(() => {
+      const state = lives.map((l) => ({ id: l.id, connected: l.client.connected,
+        ended: l.client.ended, leaving: !!l.leaving, acks: l.client.acks.size }))
+        .filter((l) => !l.ended);
+      process.stderr.write(`stuck: ${pending.size} pending ${JSON.stringify(state.slice(0, 20))}\n`);
+    }, 30000);
+    watchdog.unref();
     await Promise.all([...pending]);
     const active = lives.filter((l) => l.client.connected);
     // Barrier: an ack on each connection comes after every broadcast the server wrote to it
