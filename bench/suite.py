@@ -235,6 +235,7 @@ def plot(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     sizes = [(s.options["clients"], s.name) for s in SCENARIOS if s.name.startswith("fanout-")]
@@ -249,8 +250,10 @@ def plot(
         if xs:
             ax.plot(xs, ys, marker="o", label=SERVERS[server].name)
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("clients in the room")
-    ax.set_ylabel("delivered messages / s")
+    ax.set_ylabel("delivered messages / s (log scale)")
     ax.set_title("Fan-out to one room (server on one core)")
     ax.grid(True, alpha=0.3)
     ax.legend()
