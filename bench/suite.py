@@ -10,6 +10,7 @@ shows medians and roomcast's ratio to each baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -227,6 +228,21 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def header(runs: int, quick: bool) -> str:
+    """When and where the table was measured."""
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"`python -m bench{' --quick' if quick else ''}`, {time.strftime('%Y-%m-%d')}: medians of "
+        f"{runs} interleaved runs on {os.cpu_count()} x {cpu}, server pinned to core 0, load "
+        "generator to core 1. Ratios: >1.00x means roomcast is better.\n\n"
+    )
+
+
 def plot(
     medians: dict[str, dict[str, dict[str, float | None]]], servers: Sequence[str], out: Path
 ) -> bool:
@@ -318,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 k: statistics.median(r[k] for r in results if r.get(k) is not None) for k in keys
             }
     markdown = table(medians, servers)
-    (args.out / "latest.md").write_text(markdown + "\n")
+    (args.out / "latest.md").write_text(header(args.runs, args.quick) + markdown + "\n")
     (args.out / "latest.json").write_text(
         json.dumps({"samples": samples, "medians": medians}, indent=1)
     )
