@@ -223,6 +223,24 @@ function seqOf(buf, start, end) {
   return readInt(buf, i + 4, end)[0];
 }
 
+// The measured window shared by the scenarios: a warm-up, then `seconds` during which
+// setMeasuring(true) holds, with the CPU time of the generator and the server read around it.
+async function measureWindow(setMeasuring) {
+  await sleep(opts.warmup * 1000);
+  setMeasuring(true);
+  const c0 = ownCpu();
+  const s0 = serverCpu();
+  const t0 = performance.now();
+  await sleep(opts.seconds * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  setMeasuring(false);
+  return {
+    elapsed,
+    loadgen_cpu: (ownCpu() - c0) / elapsed,
+    server_cpu: (serverCpu() - s0) / elapsed,
+  };
+}
+
 async function fanout() {
   const n = opts.clients;
   const RING = 1 << 16;
@@ -290,16 +308,7 @@ async function fanout() {
     }
   })();
 
-  await sleep(opts.warmup * 1000);
-  measuring = true;
-  const c0 = ownCpu();
-  const s0 = serverCpu();
-  const t0 = performance.now();
-  await sleep(opts.seconds * 1000);
-  const elapsed = (performance.now() - t0) / 1000;
-  measuring = false;
-  const c1 = ownCpu();
-  const s1 = serverCpu();
+  const { elapsed, loadgen_cpu, server_cpu } = await measureWindow((on) => (measuring = on));
   stop = true;
   if (wake) wake();
   await run;
@@ -309,8 +318,8 @@ async function fanout() {
     delivered_per_s: delivered / elapsed,
     p50_ms: percentile(0.5),
     p99_ms: percentile(0.99),
-    loadgen_cpu: (c1 - c0) / elapsed,
-    server_cpu: (s1 - s0) / elapsed,
+    loadgen_cpu,
+    server_cpu,
   };
 }
 
@@ -338,24 +347,15 @@ async function ack() {
       );
     }
   }
-  await sleep(opts.warmup * 1000);
-  measuring = true;
-  const c0 = ownCpu();
-  const s0 = serverCpu();
-  const t0 = performance.now();
-  await sleep(opts.seconds * 1000);
-  const elapsed = (performance.now() - t0) / 1000;
-  measuring = false;
-  const c1 = ownCpu();
-  const s1 = serverCpu();
+  const { elapsed, loadgen_cpu, server_cpu } = await measureWindow((on) => (measuring = on));
   stop = true;
   for (const c of clients) c.close();
   return {
     round_trips_per_s: done / elapsed,
     p50_ms: percentile(0.5),
     p99_ms: percentile(0.99),
-    loadgen_cpu: (c1 - c0) / elapsed,
-    server_cpu: (s1 - s0) / elapsed,
+    loadgen_cpu,
+    server_cpu,
   };
 }
 
@@ -376,8 +376,8 @@ async function idle() {
     handshakes_per_s: opts.clients / elapsed,
     rss_per_conn_kib: (rss1 - rss0) / opts.clients / 1024,
     server_rss_mib: rss1 / 1048576,
-    loadgen_cpu: (c1 - c0) / elapsed,
-    server_cpu: (s1 - s0) / elapsed,
+    loadgen_cpu,
+    server_cpu,
   };
 }
 
