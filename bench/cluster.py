@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.suite import BENCH, FANOUT, PYTHON, ROOT, fmt, free_port, raise_fd_limit, wait_for_port
+from bench.suite import (
+    BENCH,
+    FANOUT,
+    PYTHON,
+    ROOT,
+    fmt,
+    free_port,
+    raise_fd_limit,
+    run_loadgen,
+    stop,
+    wait_for_port,
+)
 
 APP = "bench.servers.roomcast_app:io"
 CONFIGS = {
@@ -105,26 +115,11 @@ def run_once(config: str, redis_url: str, clients: int, seconds: float) -> dict[
             "seconds": seconds,
             "warmup": 1,
         }
-        done = subprocess.run(
-            ["node", str(BENCH / "loadgen.js"), json.dumps(options)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            preexec_fn=raise_fd_limit,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result = run_loadgen(options)
         result["server_cpu_total"] = process_cpu(server.pid) - cpu0
         return result
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=20)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

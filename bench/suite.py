@@ -160,27 +160,37 @@ def run_once(spec: ServerSpec, scenario: Scenario, quick: bool, log: Path) -> di
             options.update(scenario.options)
             if quick:
                 options.update({"seconds": 2, "warmup": 0.5}, **scenario.quick)
-            done = subprocess.run(
-                [*pin(1), "node", str(BENCH / "loadgen.js"), json.dumps(options)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                preexec_fn=raise_fd_limit,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(
-                    done.stderr.strip().splitlines()[-1] if done.stderr else "loadgen failed"
-                )
-            result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-            return result
+            return run_loadgen(options, pin(1))
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server, timeout=10)
+
+
+def run_loadgen(options: dict[str, Any], prefix: Sequence[str] = ()) -> dict[str, Any]:
+    """Run ``bench/loadgen.js`` once with ``options`` (``prefix``: e.g. a taskset command)."""
+    done = subprocess.run(
+        [*prefix, "node", str(BENCH / "loadgen.js"), json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=raise_fd_limit,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            done.stderr.strip().splitlines()[-1] if done.stderr else "loadgen failed"
+        )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def stop(server: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a server process; kill it if it has not exited within ``timeout`` seconds."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def fmt(value: float | None, metric: str) -> str:
