@@ -51,7 +51,8 @@ class EngineOptions:
     max_write_buffer: int = 16 << 20
     """A session with more buffered bytes than this is closed (``transport error``, description
     ``"write buffer full"``): a WebSocket client that stops reading, or a polling client that
-    stops polling, cannot make the server's memory grow without bound."""
+    stops polling, cannot make the server's memory grow without bound. A WebSocket is then
+    aborted (unsent bytes dropped, no close frame), not closed politely."""
     max_connections: int | None = None
     """Most open sessions; a handshake past it gets HTTP 503 ``{"code":6,"message":"Too many
     connections"}`` (a WebSocket handshake: 503 ``Too many connections``). ``None``: no limit."""

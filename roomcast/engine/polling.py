@@ -134,6 +134,10 @@ class PollingTransport:
             self._get = None
             future.set_result(Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"6"))
 
+    def abort(self) -> None:
+        """Like :meth:`close`: nothing is buffered here (the session drops its queue)."""
+        self.close()
+
 
 def _accepted_encoding(accept_encoding: str) -> str | None:
     """``"gzip"`` or ``"deflate"`` if the ``Accept-Encoding`` value allows one (gzip first)."""

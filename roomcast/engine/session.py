@@ -58,6 +58,9 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close the transport (a WebSocket sends its close frame)."""
 
+    def abort(self) -> None:
+        """Drop the transport at once, discarding what is not yet sent."""
+
 
 class Session:
     """An Engine.IO session: a ``sid``, its current transport, heartbeat and outgoing queue."""
@@ -404,7 +407,8 @@ class Session:
             self._close_reason = TRANSPORT_ERROR
             self._queue.clear()
             self._queued_bytes = 0
-            self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full")
+            # The peer does not read: a close frame would only queue behind the full buffer.
+            self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full", True)
 
     # heartbeat
 
@@ -436,8 +440,9 @@ class Session:
 
     # the end
 
-    def _finish(self, reason: str, description: str | None) -> None:
-        """End the session once: stop timers, close transports, tell the engine and the app."""
+    def _finish(self, reason: str, description: str | None, abort: bool = False) -> None:
+        """End the session once: stop timers, close (or ``abort``) transports, tell the engine
+        and the app."""
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
@@ -449,7 +454,10 @@ class Session:
         transport = self._transport
         if transport.name == "polling" and transport.writable:
             transport.respond("1")
-        transport.close()
+        if abort:
+            transport.abort()
+        else:
+            transport.close()
         self._queue.clear()
         self._queued_bytes = 0
         self._on_closed(self)

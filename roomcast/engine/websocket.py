@@ -183,6 +183,17 @@ class WebSocketTransport(asyncio.Protocol):
             self._write()
             self._expect_close()
 
+    def abort(self) -> None:
+        """Drop the connection now: bytes not yet written are discarded, no close frame is sent
+        and the TCP connection is reset (for a peer that stopped reading). Idempotent."""
+        self._out = None  # the batch's flush then writes nothing for this connection
+        for timer in (self._close_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._ping_timer = None
+        self.protocol.state = CLOSED  # nothing more is sent; connection_lost expects no EOF
+        self.transport.abort()
+
     def _write(self) -> None:
         """Move what websockets has to send into the batch."""
         for data in self.protocol.data_to_send():
