@@ -65,24 +65,19 @@ class ForwardingListener(Listener):
         self.own_path = own_path
         self.peers = list(peers)
         self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._unix: asyncio.Server | None = None
 
-    async def start(self, host: str = "", port: int = 0) -> None:
-        """Serve on :attr:`sock` (``host`` and ``port`` are those it is bound to) and on the unix
-        socket ``own_path``."""
-        loop = asyncio.get_running_loop()
-        sock = self.sock
-        # Listener.start() binds its own socket; a listener serving a given socket is what
-        # SO_REUSEPORT needs (asked of the engine's owner as Listener.start(sock=...)).
-        self._server = await loop.create_server(self._make_protocol, sock=sock)
-        self._unix = await loop.create_unix_server(self._make_protocol, self.own_path)
-
-    async def close(self, timeout: float = 10.0) -> None:
-        """Stop both servers, then close like :meth:`Listener.close`."""
-        unix, self._unix = self._unix, None
-        if unix is not None:
-            unix.close()
-        await super().close(timeout)
+    async def start(
+        self,
+        host: str = "",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Serve on :attr:`sock` (the arguments are ignored: they describe that socket) and on
+        the unix socket ``own_path``."""
+        await super().start(sock=self.sock)
+        await self.start_unix(self.own_path)
 
     # routing
 

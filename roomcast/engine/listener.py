@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable
 from types import TracebackType
 
@@ -36,6 +37,7 @@ class Listener:
         self.engines: list[tuple[str, Engine]] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._server: asyncio.Server | None = None
+        self._unix_servers: list[asyncio.Server] = []
         self._connections: set[HttpProtocol] = set()
         self._max_header_size = max_header_size
         self._request_timeout = request_timeout
@@ -102,37 +104,64 @@ class Listener:
         self._connections.add(protocol)
         return protocol
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on ``host:port`` (``port=0`` picks a free port, see :attr:`port`)."""
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Listen on ``host:port`` (``port=0`` picks a free port, see :attr:`port`).
+
+        With ``sock``, serve that bound TCP socket instead (``host``, ``port`` and
+        ``reuse_port`` do not apply): e.g. one bound with ``SO_REUSEPORT`` beforehand, shared
+        by several processes. ``reuse_port`` sets ``SO_REUSEPORT`` on the socket bound here.
+        Call once; see :meth:`start_unix` for more sockets.
+        """
         if self._server is not None:
             raise RuntimeError("listener already started")
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_protocol, host, port, reuse_address=True)
+        if sock is not None:
+            self._server = await loop.create_server(self._make_protocol, sock=sock)
+        else:
+            self._server = await loop.create_server(
+                self._make_protocol, host, port, reuse_address=True, reuse_port=reuse_port
+            )
+
+    async def start_unix(self, path: str) -> None:
+        """Also listen on the unix socket ``path`` (before or after :meth:`start`; once per
+        path). :meth:`close` stops it too."""
+        loop = asyncio.get_running_loop()
+        self._unix_servers.append(await loop.create_unix_server(self._make_protocol, path))
 
     @property
-    def sockets(self) -> tuple[object, ...]:
-        """The listening sockets."""
-        return tuple(self._server.sockets) if self._server is not None else ()
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets: TCP (from :meth:`start`) first, then unix."""
+        servers = ([self._server] if self._server is not None else []) + self._unix_servers
+        return tuple(sock for server in servers for sock in server.sockets)
 
     @property
     def port(self) -> int:
-        """The port listened on."""
-        for sock in self.sockets:
-            return int(sock.getsockname()[1])  # type: ignore[attr-defined]
+        """The TCP port listened on."""
+        if self._server is not None:
+            for sock in self._server.sockets:
+                return int(sock.getsockname()[1])
         raise RuntimeError("listener not started")
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Stop accepting, close every engine's sessions (flushing, within ``timeout``),
-        then close the remaining HTTP connections."""
-        server, self._server = self._server, None
-        if server is not None:
+        """Stop accepting (every socket), close every engine's sessions (flushing, within
+        ``timeout``), then close the remaining HTTP connections."""
+        servers = ([self._server] if self._server is not None else []) + self._unix_servers
+        self._server, self._unix_servers = None, []
+        for server in servers:
             server.close()
         await asyncio.gather(*(engine.close(timeout) for _, engine in self.engines))
         for connection in list(self._connections):
             if connection.transport is not None:
                 connection.transport.close()
         self._connections.clear()
-        if server is not None:
+        for server in servers:
             await server.wait_closed()
 
     async def __aenter__(self) -> Listener:

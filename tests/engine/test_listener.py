@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import tempfile
 
 import httpx
 import pytest
@@ -156,3 +160,37 @@ async def test_route_body_limit(port: int) -> None:
             url = f"http://127.0.0.1:{port}/echo"
             assert (await http.post(url, content=b"a" * (1 << 20))).status_code == 200
             assert (await http.post(url, content=b"a" * ((1 << 20) + 1))).status_code == 413
+
+
+async def test_start_on_a_given_socket_and_a_unix_socket(port: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    directory = tempfile.mkdtemp(prefix="rc")  # short: unix socket paths are limited
+    path = os.path.join(directory, "listener.sock")
+    listener = Listener()
+    listener.route("GET", "/", lambda request: Response(200, [], b"here"))
+    try:
+        await listener.start(sock=sock)
+        await listener.start_unix(path)
+        assert listener.port == port
+        assert [s.family for s in listener.sockets] == [socket.AF_INET, socket.AF_UNIX]
+        with pytest.raises(RuntimeError):
+            await listener.start("127.0.0.1", 0)
+        # the socket was bound with SO_REUSEPORT: another listener may share the port
+        async with Listener() as other:
+            await other.start("127.0.0.1", port, reuse_port=True)
+            assert other.port == port
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/")).text == "here"
+        unix = httpx.AsyncHTTPTransport(uds=path)
+        async with httpx.AsyncClient(transport=unix, timeout=TIMEOUT) as http:
+            assert (await http.get("http://worker/")).text == "here"
+    finally:
+        await listener.close()
+        shutil.rmtree(directory)
+    assert listener.sockets == ()
+    with pytest.raises(RuntimeError):
+        _ = listener.port
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
