@@ -61,13 +61,16 @@ class Client:
 
     # writing
 
-    def write(self, messages: list[str | bytes], volatile: bool = False) -> None:
-        """Queue the Engine.IO messages of one encoded packet."""
+    def write(
+        self, messages: list[str | bytes], volatile: bool = False, compress: bool = True
+    ) -> None:
+        """Queue the Engine.IO messages of one encoded packet (``compress``: see
+        :meth:`Session.send`)."""
         session = self.session
         if len(messages) == 1:
-            session.send(messages[0], volatile=volatile)
+            session.send(messages[0], volatile=volatile, compress=compress)
         else:
-            session.send_prepared(PreparedMessage(messages), volatile=volatile)
+            session.send_prepared(PreparedMessage(messages, compress), volatile=volatile)
 
     # reading
 

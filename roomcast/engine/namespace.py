@@ -129,9 +129,9 @@ class Namespace(Broadcasts):
 
     # what the adapter needs
 
-    def prepare(self, messages: Sequence[str | bytes]) -> PreparedMessage:
+    def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> PreparedMessage:
         """Wrap encoded messages once for every recipient of a broadcast."""
-        return PreparedMessage(messages)
+        return PreparedMessage(messages, compress)
 
     def next_ack_id(self) -> int:
         """A fresh ack id (one counter per namespace, as in Node)."""

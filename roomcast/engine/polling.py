@@ -118,10 +118,12 @@ class PollingTransport:
         ]
         future.set_result(Response(200, headers, body))
 
-    def send_text(self, text: str) -> int:  # pragma: no cover - the session queues for polling
+    def send_text(
+        self, text: str, compress: bool = True
+    ) -> int:  # pragma: no cover - the session queues for polling
         raise NotImplementedError
 
-    def send_binary(self, data: bytes) -> int:  # pragma: no cover
+    def send_binary(self, data: bytes, compress: bool = True) -> int:  # pragma: no cover
         raise NotImplementedError
 
     def send_prepared(self, message: PreparedMessage) -> int:  # pragma: no cover

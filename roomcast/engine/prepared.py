@@ -19,12 +19,16 @@ class PreparedMessage:
     Server frames are unmasked, so one serialized frame is valid for every WebSocket without
     extensions: :meth:`websocket_frames` builds that bytes object on first use and keeps it.
     :meth:`polling_packets` does the same for the polling form of each packet.
+    ``compress=False`` (``emit`` with ``compress(False)``) sends those uncompressed frames
+    even where permessage-deflate is negotiated.
     """
 
-    __slots__ = ("_frames", "_polling", "messages", "size")
+    __slots__ = ("_frames", "_polling", "compress", "messages", "size")
 
-    def __init__(self, messages: Sequence[str | bytes]) -> None:
+    def __init__(self, messages: Sequence[str | bytes], compress: bool = True) -> None:
         self.messages: tuple[str | bytes, ...] = tuple(messages)
+        self.compress = compress
+        """Whether a WebSocket with permessage-deflate compresses these messages."""
         self._frames: bytes | None = None
         self._polling: tuple[str, ...] | None = None
         self.size = sum(len(m) for m in self.messages)

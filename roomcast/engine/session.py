@@ -43,14 +43,16 @@ class Transport(Protocol):
     def write_buffer_size(self) -> int:
         """Bytes written but not yet sent to the network."""
 
-    def send_text(self, text: str) -> int:
-        """Send one packet in its text form (WebSocket only); returns the buffered bytes."""
+    def send_text(self, text: str, compress: bool = True) -> int:
+        """Send one packet in its text form (WebSocket only); returns the buffered bytes.
+        ``compress=False``: uncompressed even where the transport negotiated compression."""
 
-    def send_binary(self, data: bytes) -> int:
+    def send_binary(self, data: bytes, compress: bool = True) -> int:
         """Send one binary MESSAGE (WebSocket only); returns the buffered bytes."""
 
     def send_prepared(self, message: PreparedMessage) -> int:
-        """Send pre-built frames (WebSocket only); returns the buffered bytes."""
+        """Send pre-built frames (WebSocket only, compressed unless ``message.compress`` is
+        false); returns the buffered bytes."""
 
     def respond(self, payload: str) -> None:
         """Answer the pending GET with ``payload`` (polling only)."""
@@ -149,20 +151,22 @@ class Session:
         """Bytes waiting to be sent: the polling queue plus the socket's write buffer."""
         return self._queued_bytes + self._transport.write_buffer_size
 
-    def send(self, data: str | bytes, *, volatile: bool = False) -> bool:
+    def send(self, data: str | bytes, *, volatile: bool = False, compress: bool = True) -> bool:
         """Send one Engine.IO MESSAGE (``str`` text, ``bytes`` binary); ``False`` if dropped.
 
         A volatile message is dropped when it cannot leave now (no pending poll, an upgrade
-        under way, or a write buffer past ``write_buffer_high_water``).
+        under way, or a write buffer past ``write_buffer_high_water``). ``compress=False``
+        sends it uncompressed on a WebSocket that negotiated permessage-deflate (polling
+        answers are compressed by size alone, see ``http_compression_threshold``).
         """
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
             return False
         transport = self._transport
         if self._probe is None and transport.name == "websocket":
             if isinstance(data, str):
-                buffered = transport.send_text("4" + data)
+                buffered = transport.send_text("4" + data, compress)
             else:
-                buffered = transport.send_binary(bytes(data))
+                buffered = transport.send_binary(bytes(data), compress)
             if buffered > self._options.max_write_buffer:
                 self._check_buffer()
         else:

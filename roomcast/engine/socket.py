@@ -233,10 +233,10 @@ class Socket(Targets):
         """Broadcast to every socket of the namespace but this one."""
         return self._operator()
 
-    def send_packet(self, packet: Packet, volatile: bool = False) -> None:
+    def send_packet(self, packet: Packet, volatile: bool = False, compress: bool = True) -> None:
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
         packet.nsp = self.nsp.name
-        self.client.write(encode_packet(packet), volatile)
+        self.client.write(encode_packet(packet), volatile, compress)
 
     def deliver(self, packet: Packet, prepared: PreparedMessage, volatile: bool) -> bool:
         """Queue a broadcast packet already encoded and prepared for every recipient."""
@@ -416,7 +416,10 @@ class SocketEmitter:
         data = [event, *args]
         if socket._any_outgoing:
             socket._notify_outgoing(data)
-        socket.send_packet(Packet(PacketType.EVENT, data=data), self.flags.volatile)
+        flags = self.flags
+        socket.send_packet(
+            Packet(PacketType.EVENT, data=data), flags.volatile, flags.compress is not False
+        )
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """Send ``event`` and return the client's answer (see :meth:`Socket.emit_with_ack`)."""
@@ -436,7 +439,11 @@ class SocketEmitter:
         data = [event, *args]
         if socket._any_outgoing:
             socket._notify_outgoing(data)
-        socket.send_packet(Packet(PacketType.EVENT, data=data, id=ack_id), self.flags.volatile)
+        socket.send_packet(
+            Packet(PacketType.EVENT, data=data, id=ack_id),
+            self.flags.volatile,
+            self.flags.compress is not False,
+        )
         return await waiter.future
 
 

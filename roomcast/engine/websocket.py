@@ -134,32 +134,42 @@ class WebSocketTransport(asyncio.Protocol):
         out = self._out
         return self.transport.get_write_buffer_size() + (len(out) if out is not None else 0)
 
-    def send_text(self, text: str) -> int:
-        """Send one text frame; returns the bytes left in the write buffer."""
+    def send_text(self, text: str, compress: bool = True) -> int:
+        """Send one text frame (``compress=False``: not compressed even with permessage-deflate
+        negotiated); returns the bytes left in the write buffer."""
         protocol = self.protocol
         if protocol.state is OPEN:
-            if protocol.extensions:
+            if protocol.extensions and compress:
                 protocol.send_text(text.encode())
                 self._write()
             else:  # the frame websockets would queue, without its per-frame bookkeeping
                 self._send(Frame(_TEXT, text.encode()).serialize(mask=False, extensions=()))
         return self.write_buffer_size
 
-    def send_binary(self, data: bytes) -> int:
-        """Send one binary frame; returns the bytes left in the write buffer."""
-        if self.protocol.state is OPEN:
-            self.protocol.send_binary(data)
-            self._write()
+    def send_binary(self, data: bytes, compress: bool = True) -> int:
+        """Send one binary frame (``compress`` as in :meth:`send_text`); returns the bytes left
+        in the write buffer."""
+        protocol = self.protocol
+        if protocol.state is OPEN:
+            if protocol.extensions and compress:
+                protocol.send_binary(data)
+                self._write()
+            else:
+                self._send(Frame(_BINARY, data).serialize(mask=False, extensions=()))
         return self.write_buffer_size
 
     def send_prepared(self, message: PreparedMessage) -> int:
-        """Send a broadcast: the shared frames in one write, or frame by frame with extensions.
+        """Send a broadcast: the shared uncompressed frames in one write, or frame by frame
+        when permessage-deflate is negotiated and ``message.compress`` is true.
+
+        An uncompressed message (RSV1 clear) is valid on a permessage-deflate connection
+        (RFC 7692 section 6): the compressor, and its context if taken over, just skips it.
 
         Returns an upper bound of the bytes left in the write buffer.
         """
         protocol = self.protocol
         if protocol.state is OPEN:
-            if not protocol.extensions:
+            if not protocol.extensions or not message.compress:
                 self._send(message.websocket_frames())
             else:
                 for item in message.messages:

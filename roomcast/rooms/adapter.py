@@ -81,8 +81,9 @@ class NamespaceLike(Protocol):
         """The connected sockets by id."""
         ...
 
-    def prepare(self, messages: Sequence[str | bytes]) -> object:
-        """Wrap Engine.IO message payloads once for delivery to many sockets."""
+    def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> object:
+        """Wrap Engine.IO message payloads once for delivery to many sockets (``compress``:
+        whether a transport with compression negotiated may compress them)."""
         ...
 
     def next_ack_id(self) -> int:
@@ -97,7 +98,8 @@ class BroadcastFlags:
     volatile: bool = False
     """Drop the packet for a socket that cannot take it right now."""
     compress: bool | None = None
-    """Ask for per-message compression (only used where the transport has it on)."""
+    """``False``: send uncompressed even where the WebSocket negotiated permessage-deflate
+    (``None`` or ``True``: compressed there, as Node's default)."""
     local: bool = False
     """Only this server's sockets, even with a cluster adapter."""
     timeout: float | None = None

@@ -59,7 +59,7 @@ class MemoryAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         packet.nsp = self.nsp.name
-        prepared = self.nsp.prepare(encode_packet(packet))
+        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
         for sid in self.registry.select(opts.rooms, opts.except_):
@@ -77,7 +77,7 @@ class MemoryAdapter(Adapter):
         packet.nsp = self.nsp.name
         # one id for every recipient: ids come from the namespace's counter, so none collides
         packet.id = ack_id = self.nsp.next_ack_id()
-        prepared = self.nsp.prepare(encode_packet(packet))
+        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         count = 0
         for socket in self._select(opts):

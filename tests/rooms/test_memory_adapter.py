@@ -59,7 +59,7 @@ class Nsp:
         self.prepared: list[Prepared] = []
         self.ids = 0
 
-    def prepare(self, messages: Sequence[str | bytes]) -> Prepared:
+    def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> Prepared:
         prepared = Prepared(messages)
         self.prepared.append(prepared)
         return prepared
