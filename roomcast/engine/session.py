@@ -198,7 +198,8 @@ class Session:
         self._state = _CLOSING
         self._close_reason = reason
         self._stop_heartbeat()
-        self._cancel_upgrade()
+        # An upgrade under way goes on, as with Node: a client between probe and "5" has paused
+        # its polling, so the queue and the close can only reach it on the new WebSocket.
         if self._transport.name == "websocket":
             self._finish(reason, None)
             return
@@ -337,7 +338,7 @@ class Session:
             else:
                 probe.send_text(item)
         if self._state == _CLOSING:
-            self._finish(FORCED_CLOSE, None)
+            self._finish(self._close_reason, None)
 
     def _upgrade_timeout(self) -> None:
         self._upgrade_timer = None

@@ -238,6 +238,24 @@ async def upgrade(t: Target, http: httpx.AsyncClient) -> None:
         t.log(f"ws closed {ws.close_code}")
 
 
+async def close_during_upgrade(t: Target, http: httpx.AsyncClient) -> None:
+    """The server closes (after one last message) while the client is between probe and "5"."""
+    sid = await t.open(http)
+    poll = await poll_started(http, t, sid)
+    ws = await ws_connect(t.url, sid=sid)
+    await ws.send("2probe")
+    t.log(f"probe answer {await recv(ws)!r}")
+    t.log(f"released poll: {await poll.answer()}")
+    await t.request(http, "ask bye", "POST", polling(sid), content="4bye")
+    try:
+        await ws.send("5")
+        while True:
+            t.log(f"ws got {await recv(ws)!r}")
+    except ConnectionClosed:
+        t.log(f"ws closed {ws.close_code}")
+    await t.request(http, "poll after", "GET", polling(sid))
+
+
 async def websocket(t: Target, http: httpx.AsyncClient) -> None:
     ws = await ws_connect(t.url)
     opened = await recv(ws)
@@ -274,6 +292,7 @@ SCENARIOS: list[Scenario] = [
     server_close,
     server_close_after_send,
     upgrade,
+    close_during_upgrade,
     websocket,
 ]
 
