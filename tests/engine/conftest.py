@@ -16,6 +16,7 @@ from roomcast.engine.engine import Engine
 from roomcast.engine.listener import Listener
 from roomcast.engine.session import Session
 from tests.conftest import ROOT, free_port
+from tests.waiting import until  # noqa: F401 - the test modules import it from here
 
 PATH = "/engine.io/"
 TIMEOUT = 10.0
@@ -166,16 +167,6 @@ def ws_connect(url: str, **params: str) -> Any:
     return connect(
         ws_url(url, **params), compression=None, ping_interval=None, open_timeout=TIMEOUT
     )
-
-
-async def until(predicate: Callable[[], object]) -> None:
-    """Let the loop run until ``predicate()`` is true (server-side state), at most ``TIMEOUT``."""
-
-    async def wait() -> None:
-        while not predicate():
-            await asyncio.sleep(0.001)
-
-    await asyncio.wait_for(wait(), TIMEOUT)
 
 
 def poll_pending(server: EchoServer, sid: str) -> Callable[[], bool]:

@@ -13,6 +13,7 @@ from roomcast.engine.broadcast import RemoteSocket
 from roomcast.engine.server import Server
 from roomcast.rooms.redis import redis_adapter
 from tests.sio.conftest import ClientFactory, SioClient, url_of
+from tests.waiting import until_async
 
 from .conftest import WAIT, NodeServer, RedisServer, setup_app, until, wait_servers
 from .test_cluster import DISCONNECTED, next_of, received_until_end
@@ -145,13 +146,3 @@ async def test_broadcast_acks_and_server_side_emits_both_ways(mixed: Mixed) -> N
         lambda: mixed.node.command("events"),
         lambda events: ["note", {"from": "py"}, [1, 2]] in events,
     )
-
-
-async def until_async(fetch: Any, check: Any) -> None:
-    """Poll ``await fetch()`` until ``check(result)`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not check(await fetch()):
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.01)

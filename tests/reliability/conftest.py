@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 from roomcast.engine.server import Server
 from roomcast.rooms.memory import MemoryAdapter
 from tests.chat import conftest as chat
 from tests.conftest import ROOT
+from tests.waiting import until
 
 # the chat tests' fixtures: RSA key pairs and python-socketio chat clients
 rsa_pair = chat.rsa_pair
@@ -20,16 +20,6 @@ clients = chat.clients
 WAIT = 10.0
 """Seconds any single wait may take before the test fails."""
 CLIENTS_JS = str(ROOT / "tests" / "node" / "reliability_clients.js")
-
-
-async def until(predicate: Callable[[], object], timeout: float = WAIT) -> None:
-    """Let the loop run until ``predicate()`` holds (server-side state), at most ``timeout``."""
-
-    async def wait() -> None:
-        while not predicate():
-            await asyncio.sleep(0.002)
-
-    await asyncio.wait_for(wait(), timeout)
 
 
 def leftovers(io: Server) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import socketio
 
 from roomcast.engine.server import Server
 from tests.conftest import NODE_MODULES, ROOT
+from tests.waiting import until  # noqa: F401 - the test modules import it from here
 
 WAIT = 10.0
 """Seconds any single wait in these tests may take before it fails."""
@@ -355,13 +356,3 @@ async def io() -> AsyncIterator[Server]:
 def url_of(server: Server) -> str:
     """The http URL of a listening server."""
     return f"http://127.0.0.1:{server.listener.port}"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait until ``predicate()`` holds, checking at each turn of the event loop."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.005)
