@@ -18,9 +18,11 @@ import pytest
 from roomcast.protocol import jsoncodec
 from roomcast.protocol.errors import ProtocolError
 from roomcast.protocol.socketio import Decoder, Packet, PacketType, encode_packet
+from tests.wire import from_json as from_wire_json
+from tests.wire import to_json as to_wire_json
 
 from ..conftest import ROOT
-from .conftest import from_wire_json, run_oracle, to_wire_json
+from .conftest import run_oracle
 
 T = PacketType
 B1 = {"$bin": "AQID"}
@@ -263,7 +265,7 @@ STDLIB_SCRIPT = """
 import json, sys
 from roomcast.protocol import jsoncodec
 from roomcast.protocol.socketio import Packet, PacketType, encode_packet
-from tests.protocol.conftest import from_wire_json, to_wire_json
+from tests.wire import from_json as from_wire_json, to_json as to_wire_json
 assert jsoncodec.BACKEND == "stdlib", jsoncodec.BACKEND
 out = []
 for p in json.load(sys.stdin):

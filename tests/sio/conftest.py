@@ -8,7 +8,6 @@ over WebSocket only or over polling then upgrade.
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import os
@@ -21,6 +20,7 @@ import socketio
 from roomcast.engine.server import Server
 from tests.conftest import NODE_MODULES, ROOT
 from tests.waiting import until  # noqa: F401 - the test modules import it from here
+from tests.wire import from_json, to_json
 
 WAIT = 10.0
 """Seconds any single wait in these tests may take before it fails."""
@@ -157,28 +157,6 @@ class PyClient(SioClient):
 
     async def close_transport(self) -> None:
         await self.sio.eio.disconnect(abort=True)
-
-
-def to_json(value: Any) -> Any:
-    """Python values -> the driver's JSON (bytes as ``{"$bin": base64}``)."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$bin": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value
-
-
-def from_json(value: Any) -> Any:
-    """The driver's JSON -> Python values."""
-    if isinstance(value, list):
-        return [from_json(v) for v in value]
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("$bin"), str):
-            return base64.b64decode(value["$bin"])
-        return {k: from_json(v) for k, v in value.items()}
-    return value
 
 
 class NodeDriver:
