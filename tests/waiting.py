@@ -34,3 +34,17 @@ async def until_async(
         if loop.time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def end_process(proc: asyncio.subprocess.Process, timeout: float = WAIT) -> None:
+    """End a Node helper that stops when its stdin closes; kill it if it has not within
+    ``timeout``."""
+    if proc.returncode is not None:
+        return
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -25,6 +25,7 @@ from roomcast.engine.socket import Socket
 from roomcast.rooms.redis import redis_adapter
 from tests.conftest import NODE_MODULES, ROOT, free_port
 from tests.sio.conftest import WAIT, clients, from_json, to_json, until  # noqa: F401
+from tests.waiting import end_process
 
 __all__ = ["WAIT", "NodeServer", "RedisServer", "numsub", "until"]
 
@@ -187,14 +188,7 @@ class NodeServer:
         return from_json(answer["ok"])
 
     async def close(self) -> None:
-        if self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), WAIT)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await end_process(self.proc)
 
 
 @pytest.fixture(params=["python-websocket", "node-websocket"])

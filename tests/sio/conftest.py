@@ -19,7 +19,7 @@ import socketio
 
 from roomcast.engine.server import Server
 from tests.conftest import NODE_MODULES, ROOT
-from tests.waiting import until  # noqa: F401 - the test modules import it from here
+from tests.waiting import end_process, until  # noqa: F401 - until: imported by the tests
 from tests.wire import from_json, to_json
 
 WAIT = 10.0
@@ -213,14 +213,7 @@ class NodeDriver:
         return await asyncio.wait_for(future, WAIT * 2)
 
     async def close(self) -> None:
-        if self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), WAIT)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await end_process(self.proc)
         self.reader.cancel()
 
 
