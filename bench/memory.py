@@ -19,7 +19,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from roomcast.engine.server import Server
+from roomcast.socketio.server import Server
 
 from .suite import BENCH, raise_fd_limit
 

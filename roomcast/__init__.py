@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Server": "roomcast.engine.server",
-    "Namespace": "roomcast.engine.namespace",
-    "Socket": "roomcast.engine.socket",
-    "BroadcastOperator": "roomcast.engine.broadcast",
-    "ConnectionRefused": "roomcast.engine.errors",
-    "AckTimeoutError": "roomcast.engine.errors",
-    "SocketDisconnected": "roomcast.engine.errors",
+    "Server": "roomcast.socketio.server",
+    "Namespace": "roomcast.socketio.namespace",
+    "Socket": "roomcast.socketio.socket",
+    "BroadcastOperator": "roomcast.socketio.broadcast",
+    "ConnectionRefused": "roomcast.errors",
+    "AckTimeoutError": "roomcast.errors",
+    "SocketDisconnected": "roomcast.errors",
     "Engine": "roomcast.engine.engine",
     "EngineOptions": "roomcast.engine.options",
     "CorsOptions": "roomcast.engine.cors",
@@ -30,7 +30,7 @@ _EXPORTS = {
     "RoomRegistry": "roomcast.rooms.registry",
     "RedisAdapter": "roomcast.rooms.redis",
     "redis_adapter": "roomcast.rooms.redis",
-    "RemoteSocket": "roomcast.engine.broadcast",
+    "RemoteSocket": "roomcast.socketio.broadcast",
     "jwt_auth": "roomcast.auth.jwt",
 }
 
@@ -60,20 +60,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from roomcast.auth.jwt import jwt_auth
-    from roomcast.engine.broadcast import BroadcastOperator, RemoteSocket
     from roomcast.engine.cors import CorsOptions
     from roomcast.engine.engine import Engine
-    from roomcast.engine.errors import AckTimeoutError, ConnectionRefused, SocketDisconnected
     from roomcast.engine.http import Request, Response
     from roomcast.engine.listener import Listener
-    from roomcast.engine.namespace import Namespace
     from roomcast.engine.options import EngineOptions
-    from roomcast.engine.server import Server
-    from roomcast.engine.socket import Socket
+    from roomcast.errors import AckTimeoutError, ConnectionRefused, SocketDisconnected
     from roomcast.rooms.adapter import Adapter
     from roomcast.rooms.memory import MemoryAdapter
     from roomcast.rooms.redis import RedisAdapter, redis_adapter
     from roomcast.rooms.registry import RoomRegistry
+    from roomcast.socketio.broadcast import BroadcastOperator, RemoteSocket
+    from roomcast.socketio.namespace import Namespace
+    from roomcast.socketio.server import Server
+    from roomcast.socketio.socket import Socket
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 if TYPE_CHECKING:  # the engine is imported by `serve` only: `token` stays quick
-    from roomcast.engine.server import Server
+    from roomcast.socketio.server import Server
 
 __all__ = ["main", "make_token", "parse_duration"]
 
@@ -155,7 +155,7 @@ def _duration(parser: argparse.ArgumentParser, text: str) -> int:
 
 
 def _load_app(spec: str, factory: bool) -> Server:
-    from roomcast.engine.server import Server
+    from roomcast.socketio.server import Server
 
     module_name, _, attribute = spec.partition(":")
     if os.getcwd() not in sys.path:

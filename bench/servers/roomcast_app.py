@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 
 io = Server()
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from roomcast.apps.files import CLIENT_FILES, ClientFiles, StaticFile
 from roomcast.auth.jwt import jwt_auth
-from roomcast.engine.errors import ConnectionRefused
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.errors import ConnectionRefused
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 
 __all__ = ["MAX_MESSAGE", "MAX_ROOM_NAME", "create_app"]
 
@@ -124,7 +124,7 @@ def create_app(
     """Make the chat server: JWT-authenticated sockets, the page on ``/``, the client script.
 
     ``jwt_secret`` verifies the tokens (an HMAC secret, or a PEM public key with ``algorithms``
-    such as ``["RS256"]``); ``server_options`` go to :class:`~roomcast.engine.server.Server`
+    such as ``["RS256"]``); ``server_options`` go to :class:`~roomcast.socketio.server.Server`
     (``path``, ``ping_interval``...).
     """
     io = Server(cors_origins=cors_origins, **server_options)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from roomcast.auth.errors import JWT_MALFORMED, TokenError
 from roomcast.auth.keys import KeySet, key_type_of
 from roomcast.auth.verify import verify_token
-from roomcast.engine.errors import ConnectionRefused
+from roomcast.errors import ConnectionRefused
 
 __all__ = ["find_token", "jwt_auth"]
 

@@ -1,4 +1,9 @@
-"""The Engine.IO server (sessions, transports, HTTP front) and the Socket.IO server built on it."""
+"""The Engine.IO server, as Node's ``engine.io`` package: the HTTP front and listener, CORS,
+:class:`Engine` (handshakes, sessions), :class:`Session` and its polling and WebSocket transports.
+
+It knows nothing of Socket.IO: :mod:`roomcast.socketio` runs on top of it, one Engine.IO session per
+Socket.IO client.
+"""
 
 from .cors import CorsOptions
 from .engine import Engine

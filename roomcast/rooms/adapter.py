@@ -5,7 +5,7 @@ broadcasts to the namespace's sockets (and, for cluster adapters, to other serve
 
 This package sits below the Socket.IO server, so it does not import it: it reaches the
 namespace and its sockets through the small protocols below, which
-:class:`roomcast.engine.namespace.Namespace` and :class:`roomcast.engine.socket.Socket` satisfy.
+:class:`roomcast.socketio.namespace.Namespace` and :class:`roomcast.socketio.socket.Socket` satisfy.
 
 How a broadcast reaches the wire: the adapter encodes the packet once
 (:func:`roomcast.protocol.socketio.encode_packet`), asks the namespace to wrap the encoded

@@ -64,7 +64,7 @@ def redis_adapter(
     requests_timeout: float = 5.0,
     publish_on_specific_response_channel: bool = False,
 ) -> Callable[[NamespaceLike], RedisAdapter]:
-    """The ``adapter=`` of a :class:`~roomcast.engine.server.Server` sharing rooms over Redis.
+    """The ``adapter=`` of a :class:`~roomcast.socketio.server.Server` sharing rooms over Redis.
 
     ``client``: a ``redis.asyncio.Redis`` client (``decode_responses`` off) or a URL. ``key``:
     the channel prefix (Node's ``key`` option). ``requests_timeout``: seconds to wait for the

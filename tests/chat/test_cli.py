@@ -67,6 +67,6 @@ def test_serve_refuses_what_is_not_a_server(capsys: pytest.CaptureFixture[str]) 
 
 def test_serve_factory_is_called() -> None:
     from roomcast.cli import _load_app
-    from roomcast.engine.server import Server
+    from roomcast.socketio.server import Server
 
-    assert isinstance(_load_app("roomcast.engine.server:Server", factory=True), Server)
+    assert isinstance(_load_app("roomcast.socketio.server:Server", factory=True), Server)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from roomcast.auth import jwt_auth
-from roomcast.engine.server import Server
+from roomcast.socketio.server import Server
 
 from .conftest import ChatClient, RsaPair
 from .tokens import craft, user_token

@@ -1,7 +1,7 @@
 """Redis test kit: a real ``redis-server`` on a free port, roomcast servers sharing it, and a Node
 socket.io 4.8 server with ``@socket.io/redis-adapter`` 8.3 driven over stdin.
 
-The Socket.IO clients come from the kit of tests/sio (imported, not copied).
+The Socket.IO clients come from the kit of tests/socketio (imported, not copied).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import redis
 
-from roomcast.engine.errors import ConnectionRefused
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.errors import ConnectionRefused
 from roomcast.rooms.redis import redis_adapter
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 from tests.conftest import NODE_MODULES, ROOT, free_port
-from tests.sio.conftest import WAIT, clients, from_json, to_json, until  # noqa: F401
+from tests.socketio.conftest import WAIT, clients, from_json, to_json, until  # noqa: F401
 from tests.waiting import end_process
 
 __all__ = ["WAIT", "NodeServer", "RedisServer", "numsub", "until"]
@@ -194,5 +194,5 @@ class NodeServer:
 @pytest.fixture(params=["python-websocket", "node-websocket"])
 def kind(request: pytest.FixtureRequest) -> str:
     """The clients of these tests: python-socketio and Node socket.io-client (WebSocket; polling
-    is covered by the tests of tests/sio and by the --workers tests)."""
+    is covered by the tests of tests/socketio and by the --workers tests)."""
     return str(request.param)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from roomcast.engine.broadcast import RemoteSocket
-from roomcast.engine.errors import AckTimeoutError
-from roomcast.engine.server import Server
-from tests.sio.conftest import ClientFactory, SioClient, url_of
+from roomcast.errors import AckTimeoutError
+from roomcast.socketio.broadcast import RemoteSocket
+from roomcast.socketio.server import Server
+from tests.socketio.conftest import ClientFactory, SioClient, url_of
 
 from .conftest import WAIT, RedisServer, ServerFactory, until, wait_servers
 

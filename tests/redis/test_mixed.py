@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from roomcast.engine.broadcast import RemoteSocket
-from roomcast.engine.server import Server
 from roomcast.rooms.redis import redis_adapter
-from tests.sio.conftest import ClientFactory, SioClient, url_of
+from roomcast.socketio.broadcast import RemoteSocket
+from roomcast.socketio.server import Server
+from tests.socketio.conftest import ClientFactory, SioClient, url_of
 from tests.waiting import until_async
 
 from .conftest import WAIT, NodeServer, RedisServer, setup_app, until, wait_servers

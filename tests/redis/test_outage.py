@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from roomcast.engine.server import Server
 from roomcast.rooms.redis import redis_adapter
+from roomcast.socketio.server import Server
 from tests.conftest import free_port
-from tests.sio.conftest import PyClient, url_of
+from tests.socketio.conftest import PyClient, url_of
 
 from .conftest import RedisServer, setup_app, until, wait_servers
 

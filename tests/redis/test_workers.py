@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.sio.conftest import PyClient
+from tests.socketio.conftest import PyClient
 
 from .conftest import WAIT, RedisServer
 

@@ -6,8 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-from roomcast.engine.server import Server
 from roomcast.rooms.memory import MemoryAdapter
+from roomcast.socketio.server import Server
 from tests.chat import conftest as chat
 from tests.conftest import ROOT
 from tests.waiting import until

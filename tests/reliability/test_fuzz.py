@@ -17,8 +17,8 @@ import socketio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 from tests.conftest import free_port
 
 WAIT = 10.0

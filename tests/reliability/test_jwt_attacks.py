@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from roomcast.apps.chat import create_app
-from roomcast.engine.server import Server
+from roomcast.socketio.server import Server
 from tests.chat.conftest import ChatClient, RsaPair
 from tests.chat.test_verify import jwk_of
 from tests.chat.tokens import SECRET, b64url, craft, user_token

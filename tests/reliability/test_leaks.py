@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import socketio
 
-from roomcast.engine.errors import AckTimeoutError, SocketDisconnected
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.errors import AckTimeoutError, SocketDisconnected
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 
 from .conftest import WAIT, leftovers, no_leftovers
 

@@ -16,10 +16,10 @@ import socketio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from roomcast.engine.errors import AckTimeoutError, SocketDisconnected
 from roomcast.engine.http import Request
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.errors import AckTimeoutError, SocketDisconnected
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 
 from .conftest import WAIT, no_leftovers, until
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from roomcast.engine.server import Server
-from roomcast.engine.socket import Socket
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
 
 from .conftest import WAIT, NodeClients, no_leftovers, peak_rss, reset_peak_rss, rss
 

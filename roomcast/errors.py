@@ -1,4 +1,8 @@
-"""Errors of the Socket.IO server API."""
+"""Errors that users of roomcast catch or raise.
+
+Kept in one module at the top of the package, importable by every layer (the JWT middleware raises
+:class:`ConnectionRefused` without importing the Socket.IO server).
+"""
 
 from __future__ import annotations
 

@@ -7,14 +7,14 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..engine.prepared import PreparedMessage
 from ..protocol.errors import ProtocolError
 from ..protocol.socketio import Decoder, Packet, PacketType, encode_packet
-from .namespace import spawn
-from .prepared import PreparedMessage
+from .handlers import spawn
 
 if TYPE_CHECKING:
+    from ..engine.session import Session
     from .server import Server
-    from .session import Session
     from .socket import Socket
 
 __all__ = ["FORCED_SERVER_CLOSE", "Client"]

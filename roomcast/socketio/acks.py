@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import AckTimeoutError, SocketDisconnected
 from ..protocol.socketio import Packet, PacketType
-from .errors import AckTimeoutError, SocketDisconnected
 
 __all__ = ["AckCallback", "AckSender", "AckWaiter", "BroadcastAckCollector", "PendingAcks"]
 

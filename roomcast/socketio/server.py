@@ -11,16 +11,17 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from ..engine.cors import CorsOptions
+from ..engine.engine import Engine
+from ..engine.listener import Listener
+from ..engine.reasons import SERVER_SHUTTING_DOWN
+from ..engine.session import Session
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
-from .cors import CorsOptions
-from .engine import Engine
-from .listener import Listener
-from .namespace import Middleware, Namespace, ParentNamespace, spawn
-from .reasons import SERVER_SHUTTING_DOWN
-from .session import Session
+from .handlers import spawn
+from .namespace import Middleware, Namespace, ParentNamespace
 
 __all__ = ["NamespaceMatcher", "Server"]
 

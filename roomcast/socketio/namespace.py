@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..engine.prepared import PreparedMessage
+from ..errors import AckTimeoutError, ConnectionRefused
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import Packet, PacketType
 from ..rooms.adapter import Adapter, BroadcastOptions, RequestTimeout
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
-from .errors import AckTimeoutError, ConnectionRefused
-from .prepared import PreparedMessage
+from .handlers import call_handler, spawn, takes_ack
+from .socket import Socket
 
 if TYPE_CHECKING:
     from .client import Client
     from .server import Server
-    from .socket import Socket
 
 __all__ = ["Namespace", "ParentNamespace"]
 
@@ -29,75 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Middleware = Callable[["Socket"], "Awaitable[None] | None"]
 """``mw(socket)``: return to accept; raise :class:`ConnectionRefused` to refuse."""
 
-NAMESPACE_EVENTS = frozenset({"connect", "connection", "disconnecting", "disconnect"})
-"""Events handled on the namespace itself, not sent by clients."""
 RESERVED_NAMESPACE_EMITS = frozenset({"connect", "connection", "new_namespace"})
-
-_tasks: set[asyncio.Task[Any]] = set()
-
-
-def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    """Run ``coro`` in the background, keeping a reference until it is done."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
-
-
-def takes_ack(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` declares a keyword-only ``ack`` parameter (it answers acks itself)."""
-    try:
-        param = inspect.signature(fn).parameters.get("ack")
-    except (TypeError, ValueError):
-        return False
-    return param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
-
-
-def ack_args(result: Any) -> tuple[Any, ...]:
-    """The ack arguments a handler's return value stands for: ``None`` -> none, a tuple ->
-    several, anything else -> one."""
-    if result is None:
-        return ()
-    if isinstance(result, tuple):
-        return result
-    return (result,)
-
-
-def call_handler(
-    fn: Callable[..., Any],
-    args: Sequence[Any],
-    *,
-    what: str,
-    socket_id: str,
-    ack: Callable[..., None] | None = None,
-    pass_ack: bool = False,
-) -> None:
-    """Call a user handler, sync or async, never letting its exception escape.
-
-    With ``ack``: if ``pass_ack`` the handler gets ``ack=`` to answer itself, otherwise its
-    return value (awaited if need be) answers the ack.
-    """
-    try:
-        result = fn(*args, ack=ack) if pass_ack and ack is not None else fn(*args)
-    except Exception:
-        logger.exception("%s handler failed (socket %s)", what, socket_id)
-        return
-    if inspect.isawaitable(result):
-        spawn(_finish(result, what, socket_id, None if pass_ack else ack))
-    elif ack is not None and not pass_ack:
-        ack(*ack_args(result))
-
-
-async def _finish(
-    result: Awaitable[Any], what: str, socket_id: str, ack: Callable[..., None] | None
-) -> None:
-    try:
-        value = await result
-    except Exception:
-        logger.exception("%s handler failed (socket %s)", what, socket_id)
-        return
-    if ack is not None:
-        ack(*ack_args(value))
 
 
 class Namespace(Broadcasts):
@@ -201,7 +133,7 @@ class Namespace(Broadcasts):
         self, event: str, *args: Any, timeout: float | None = None
     ) -> list[Any]:
         """Send ``event`` to this namespace on the other servers and return their answers (one
-        per server). Raises :class:`~roomcast.engine.errors.AckTimeoutError` (answers so far in
+        per server). Raises :class:`~roomcast.errors.AckTimeoutError` (answers so far in
         ``.responses``) when some are missing after ``timeout`` seconds (default: the adapter's
         request timeout). ``[]`` with a single server."""
         if event in RESERVED_NAMESPACE_EMITS:
@@ -248,8 +180,6 @@ class Namespace(Broadcasts):
 
     def _add(self, client: Client, auth: dict[str, Any]) -> None:
         """Run the middleware for a new socket of ``client``, then connect it or refuse it."""
-        from .socket import Socket
-
         socket = Socket(self, client, auth)
         middlewares = self.middlewares()
         if not middlewares:

@@ -88,7 +88,7 @@ class BroadcastOperator:
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """Send ``event`` and gather the answers of every selected socket (a list, in arrival
-        order). Raises :class:`~roomcast.engine.errors.AckTimeoutError` after ``timeout``
+        order). Raises :class:`~roomcast.errors.AckTimeoutError` after ``timeout``
         seconds, carrying the answers received in ``.responses``."""
         if event in RESERVED_EVENTS:
             raise ReservedEventName(f'"{event}" is a reserved event name')
@@ -110,7 +110,7 @@ class BroadcastOperator:
             socket.forget_ack(ack_id)
 
     async def fetch_sockets(self) -> list[Any]:
-        """The selected sockets: this server's as :class:`~roomcast.engine.socket.Socket`,
+        """The selected sockets: this server's as :class:`~roomcast.socketio.socket.Socket`,
         other servers' (with a cluster adapter) as :class:`RemoteSocket`."""
         sockets = await self.adapter.fetch_sockets(self.options)
         return [

@@ -12,21 +12,21 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..engine.prepared import PreparedMessage
+from ..errors import AckTimeoutError, SocketDisconnected
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
 from ..rooms.adapter import Adapter, BroadcastFlags
 from .acks import AckCallback, AckSender, AckWaiter, PendingAcks
 from .broadcast import BroadcastOperator, Targets
-from .errors import AckTimeoutError, SocketDisconnected
+from .handlers import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
 from .handshake import Handshake, js_date
-from .namespace import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
-from .prepared import PreparedMessage
 
 if TYPE_CHECKING:
+    from ..engine.session import Session
     from .client import Client
     from .namespace import Namespace
     from .server import Server
-    from .session import Session
 
 __all__ = ["PacketMiddleware", "Socket", "SocketEmitter", "new_id"]
 

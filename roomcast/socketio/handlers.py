@@ -1,0 +1,86 @@
+"""Running user code: background tasks, handler calls and their ack answers.
+
+Kept apart from the namespace and socket modules, which both use it, so that neither has to import
+the other to call a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+__all__ = ["NAMESPACE_EVENTS", "ack_args", "call_handler", "spawn", "takes_ack"]
+
+logger = logging.getLogger("roomcast")
+
+NAMESPACE_EVENTS = frozenset({"connect", "connection", "disconnecting", "disconnect"})
+"""Events handled on the namespace itself, not sent by clients."""
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Run ``coro`` in the background, keeping a reference until it is done."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+def takes_ack(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` declares a keyword-only ``ack`` parameter (it answers acks itself)."""
+    try:
+        param = inspect.signature(fn).parameters.get("ack")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def ack_args(result: Any) -> tuple[Any, ...]:
+    """The ack arguments a handler's return value stands for: ``None`` -> none, a tuple ->
+    several, anything else -> one."""
+    if result is None:
+        return ()
+    if isinstance(result, tuple):
+        return result
+    return (result,)
+
+
+def call_handler(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    what: str,
+    socket_id: str,
+    ack: Callable[..., None] | None = None,
+    pass_ack: bool = False,
+) -> None:
+    """Call a user handler, sync or async, never letting its exception escape.
+
+    With ``ack``: if ``pass_ack`` the handler gets ``ack=`` to answer itself, otherwise its
+    return value (awaited if need be) answers the ack.
+    """
+    try:
+        result = fn(*args, ack=ack) if pass_ack and ack is not None else fn(*args)
+    except Exception:
+        logger.exception("%s handler failed (socket %s)", what, socket_id)
+        return
+    if inspect.isawaitable(result):
+        spawn(_finish(result, what, socket_id, None if pass_ack else ack))
+    elif ack is not None and not pass_ack:
+        ack(*ack_args(result))
+
+
+async def _finish(
+    result: Awaitable[Any], what: str, socket_id: str, ack: Callable[..., None] | None
+) -> None:
+    try:
+        value = await result
+    except Exception:
+        logger.exception("%s handler failed (socket %s)", what, socket_id)
+        return
+    if ack is not None:
+        ack(*ack_args(value))
