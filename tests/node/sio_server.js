@@ -1,5 +1,5 @@
 // The reference: Node's socket.io 4.8 server, set up like the Python server of the
-// differential tests (tests/sio/test_differential.py). Prints {"port": n} once listening.
+// differential tests (tests/socketio/test_differential.py). Prints {"port": n} once listening.
 //
 // Namespaces: "/" (echo with ack), "/refused" (a middleware refuses with a message and data),
 // /^\/dyn-\d+$/ (dynamic, by regex).

@@ -1,7 +1,7 @@
 """MemoryAdapter: who a broadcast reaches, the encode-once path, and the socket operations.
 
 The namespace and sockets here are minimal recorders satisfying the adapter's protocols; the
-same behaviour is checked end to end with real clients in tests/sio.
+same behaviour is checked end to end with real clients in tests/socketio.
 """
 
 from __future__ import annotations
