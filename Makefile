@@ -32,6 +32,7 @@ run: install node-deps
 lint:
 	$(VENV)/bin/ruff check roomcast tests bench
 	$(VENV)/bin/ruff format --check roomcast tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck:
 	$(VENV)/bin/mypy --strict roomcast
