@@ -94,7 +94,7 @@ class Client:
             and kind is not PacketType.CONNECT
             and (kind is not PacketType.CONNECT_ERROR)
         ):
-            socket._on_packet(packet)
+            socket.receive(packet)
         else:
             logger.debug("session %s: invalid state (packet type %s)", self.session.sid, kind)
             self.close()
@@ -104,15 +104,15 @@ class Client:
             logger.debug("session %s: refused namespace %s: too many", self.session.sid, name)
             self._refuse_namespace(name, "Too many namespaces")
             return
-        nsp = self.server._nsps.get(name)
+        nsp = self.server.get_namespace(name)
         if nsp is not None:
-            nsp._add(self, auth)
+            nsp.admit(self, auth)
             return
-        matched = self.server._match_dynamic(name, auth)
+        matched = self.server.match_dynamic(name, auth)
         if inspect.isawaitable(matched):
             spawn(self._connect_dynamic(name, auth, matched))
         elif matched is not None:
-            matched._add(self, auth)
+            matched.admit(self, auth)
         else:
             self._refuse_namespace(name)
 
@@ -123,19 +123,23 @@ class Client:
         if nsp is None:
             self._refuse_namespace(name)
         else:
-            nsp._add(self, auth)
+            nsp.admit(self, auth)
 
     def _refuse_namespace(self, name: str, message: str = "Invalid namespace") -> None:
         packet = Packet(PacketType.CONNECT_ERROR, name, {"message": message})
         self.write(encode_packet(packet))
 
-    def _on_socket_connected(self, socket: Socket) -> None:
+    # Internal API of the Socket.IO layer (used by Namespace and Socket).
+
+    def add_socket(self, socket: Socket) -> None:
+        """``socket`` has connected: route its namespace's packets to it."""
         self.sockets[socket.nsp.name] = socket
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` has left its namespace: stop routing to it."""
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
 
@@ -147,7 +151,7 @@ class Client:
             logger.debug("session %s: no namespace joined in time", self.session.sid)
             self.close()
 
-    def _disconnect(self) -> None:
+    def disconnect_all(self) -> None:
         """Disconnect every socket (each client sees a DISCONNECT), then close the session."""
         for socket in list(self.sockets.values()):
             socket.disconnect()
@@ -165,7 +169,7 @@ class Client:
 
     def _on_error(self, exc: Exception) -> None:
         for socket in list(self.sockets.values()):
-            socket._on_error(exc)
+            socket.report_error(exc)
         self.session.close()
 
     def _on_close(self, reason: str, description: str | None) -> None:
@@ -173,6 +177,6 @@ class Client:
             self._connect_timer.cancel()
             self._connect_timer = None
         for socket in list(self.sockets.values()):
-            socket._on_close(reason, description)
+            socket.detach(reason, description)
         self.sockets.clear()
         self.decoder.reset()

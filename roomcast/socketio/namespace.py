@@ -178,7 +178,9 @@ class Namespace(Broadcasts):
 
     # connecting sockets
 
-    def _add(self, client: Client, auth: dict[str, Any]) -> None:
+    # Internal API of the Socket.IO layer (used by Client and Socket).
+
+    def admit(self, client: Client, auth: dict[str, Any]) -> None:
         """Run the middleware for a new socket of ``client``, then connect it or refuse it."""
         socket = Socket(self, client, auth)
         middlewares = self.middlewares()
@@ -202,10 +204,10 @@ class Namespace(Broadcasts):
                 error = {"message": "Internal server error", "data": None}
                 break
         if socket.client.closed:
-            socket._cleanup()
+            socket.discard()
             return
         if error is not None:
-            socket._cleanup()
+            socket.discard()
             if error["data"] is None:
                 del error["data"]
             socket.send_packet(Packet(PacketType.CONNECT_ERROR, data=error))
@@ -214,17 +216,18 @@ class Namespace(Broadcasts):
 
     def _do_connect(self, socket: Socket) -> None:
         self.sockets[socket.id] = socket
-        socket._on_connect()
-        socket.client._on_socket_connected(socket)
+        socket.accept()
+        socket.client.add_socket(socket)
         for handler, _ in self.handlers("connect") + self.handlers("connection"):
             call_handler(handler, (socket,), what="connection", socket_id=socket.id)
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """Forget ``socket``; a dynamic child left empty unregisters itself (if configured)."""
         self.sockets.pop(socket.id, None)
         parent = self.parent
         if parent is not None and not self.sockets and self.server.cleanup_empty_child_namespaces:
             parent.children.discard(self)
-            self.server._unregister(self)
+            self.server.unregister_namespace(self)
 
 
 class ParentNamespace(Namespace):
@@ -246,7 +249,7 @@ class ParentNamespace(Namespace):
         """Make (and register on the server) the child namespace ``name``."""
         child = Namespace(self.server, name, parent=self)
         self.children.add(child)
-        self.server._register(child)
+        self.server.register_namespace(child)
         return child
 
     async def fetch_sockets(self) -> list[Any]:

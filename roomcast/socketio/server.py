@@ -101,7 +101,7 @@ class Server(Broadcasts):
             if isinstance(matcher, re.Pattern) and matcher.search(name):
                 return parent.create_child(name)
         nsp = Namespace(self, name)
-        self._register(nsp)
+        self.register_namespace(nsp)
         return nsp
 
     @property
@@ -109,17 +109,26 @@ class Server(Broadcasts):
         """The namespaces by name (children of dynamic ones included)."""
         return dict(self._nsps)
 
-    def _register(self, nsp: Namespace) -> None:
+    # Internal API of the Socket.IO layer (used by Client and Namespace), not for applications.
+
+    def get_namespace(self, name: str) -> Namespace | None:
+        """The namespace registered as ``name``, or ``None`` (dynamic parents not consulted)."""
+        return self._nsps.get(name)
+
+    def register_namespace(self, nsp: Namespace) -> None:
+        """Add ``nsp`` (a new static namespace or a dynamic child); start its adapter if the
+        server runs."""
         self._nsps[nsp.name] = nsp
         if self._started:
             spawn(nsp.adapter.init())
 
-    def _unregister(self, nsp: Namespace) -> None:
+    def unregister_namespace(self, nsp: Namespace) -> None:
+        """Remove ``nsp`` (a dynamic child left empty) and close its adapter."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
             spawn(nsp.adapter.close())
 
-    def _match_dynamic(
+    def match_dynamic(
         self, name: str, auth: dict[str, Any], start: int = 0
     ) -> Namespace | Awaitable[Namespace | None] | None:
         """The child namespace for ``name`` if a parent accepts it (a coroutine if a matcher
@@ -150,7 +159,7 @@ class Server(Broadcasts):
             allowed = False
         if allowed:
             return self._nsps.get(name) or self._parents[index][1].create_child(name)
-        rest = self._match_dynamic(name, auth, index + 1)
+        rest = self.match_dynamic(name, auth, index + 1)
         return await rest if inspect.isawaitable(rest) else rest
 
     # the main namespace
@@ -256,7 +265,7 @@ class Server(Broadcasts):
         engine (and the listener, if this server made it)."""
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
-                socket._on_close(SERVER_SHUTTING_DOWN)
+                socket.detach(SERVER_SHUTTING_DOWN)
             await nsp.adapter.close()
         if self._own_listener and self._listener is not None:
             await self._listener.close(timeout)

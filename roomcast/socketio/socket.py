@@ -271,7 +271,10 @@ class Socket(Targets):
 
     # incoming
 
-    def _on_connect(self) -> None:
+    # Internal API of the Socket.IO layer (used by Client, Namespace and Server).
+
+    def accept(self) -> None:
+        """The middleware passed: join the own room and answer the client's CONNECT."""
         self.connected = True
         self.join(self.id)
         data: dict[str, Any] = {"sid": self.id}
@@ -279,7 +282,8 @@ class Socket(Targets):
             data["pid"] = self.pid
         self.send_packet(Packet(PacketType.CONNECT, data=data))
 
-    def _on_packet(self, packet: Packet) -> None:
+    def receive(self, packet: Packet) -> None:
+        """Handle a packet the client sent to this socket's namespace."""
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
             self._on_event(packet)
@@ -287,7 +291,7 @@ class Socket(Targets):
             if self._acks is not None and packet.id is not None:
                 self._acks.resolve(packet.id, packet.data if packet.data is not None else [])
         elif kind is PacketType.DISCONNECT:
-            self._on_close("client namespace disconnect")
+            self.detach("client namespace disconnect")
 
     def _on_event(self, packet: Packet) -> None:
         data: list[Any] = packet.data
@@ -307,7 +311,7 @@ class Socket(Targets):
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:
-                self._on_error(exc)
+                self.report_error(exc)
                 return
         self._dispatch(data, ack)
 
@@ -326,7 +330,8 @@ class Socket(Targets):
             for fn, pass_ack in list(self._handlers.get(event, ())):
                 call_handler(fn, args, what=what, socket_id=self.id, ack=ack, pass_ack=pass_ack)
 
-    def _on_error(self, exc: BaseException) -> None:
+    def report_error(self, exc: BaseException) -> None:
+        """Give ``exc`` to the socket's ``error`` listeners (logged if there are none)."""
         handlers = self._handlers.get("error") if self._handlers else None
         if not handlers:
             logger.info("socket %s: %s", self.id, exc)
@@ -341,24 +346,24 @@ class Socket(Targets):
             for fn, _ in list(self._handlers.get(event, ())):
                 call_handler(fn, (reason,), what=event, socket_id=self.id)
 
-    def _on_close(self, reason: str, description: Any = None) -> None:
+    def detach(self, reason: str, description: Any = None) -> None:
         """The socket leaves its namespace for ``reason`` (Node's reason strings)."""
         if not self.connected:
             return
         self._emit_reserved("disconnecting", reason, description)
         self._rooms_at_close = self.nsp.adapter.socket_rooms(self.id)
         self.nsp.adapter.del_all(self.id)
-        self.nsp._remove(self)
-        self.client._remove(self)
+        self.nsp.remove_socket(self)
+        self.client.remove_socket(self)
         self.connected = False
         if self._acks is not None:
             self._acks.close()
         self._emit_reserved("disconnect", reason, description)
 
-    def _cleanup(self) -> None:
+    def discard(self) -> None:
         """Forget a socket that never connected (refused, or its connection closed first)."""
         self.nsp.adapter.del_all(self.id)
-        self.nsp._remove(self)
+        self.nsp.remove_socket(self)
         self._rooms_at_close = set()
 
     def disconnect(self, close: bool = False) -> Socket:
@@ -367,10 +372,10 @@ class Socket(Targets):
         if not self.connected:
             return self
         if close:
-            self.client._disconnect()
+            self.client.disconnect_all()
         else:
             self.send_packet(Packet(PacketType.DISCONNECT))
-            self._on_close("server namespace disconnect")
+            self.detach("server namespace disconnect")
         return self
 
 
