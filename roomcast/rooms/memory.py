@@ -49,8 +49,8 @@ class MemoryAdapter(Adapter):
         return {socket.id for socket in self._select(BroadcastOptions(frozenset(rooms)))}
 
     def _select(self, opts: BroadcastOptions) -> Iterator[SocketLike]:
-        """The connected local sockets ``opts`` selects, each once (lazily: don't change rooms
-        while iterating)."""
+        """The connected local sockets ``opts`` selects, each once (the members when called:
+        joining or leaving meanwhile changes nothing; a socket gone meanwhile is skipped)."""
         sockets = self.nsp.sockets
         for sid in self.registry.select(opts.rooms, opts.except_):
             socket = sockets.get(sid)

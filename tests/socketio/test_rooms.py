@@ -196,3 +196,25 @@ async def test_volatile_and_local_still_deliver_to_writable_sockets(
     tags = await received_until_end(client)
     assert "local" in tags
     assert set(tags) <= {"local", "volatile"}
+
+
+@pytest.mark.parametrize("kind", ["python-websocket"])
+async def test_broadcast_reaches_every_member_when_a_listener_leaves_during_it(
+    io: Server, clients: ClientFactory
+) -> None:
+    """A listener that leaves the room while the broadcast runs changes nothing for that
+    broadcast: every member at its start gets it, and the emitting code sees no error."""
+    members: list[Socket] = []
+
+    @io.on("connection")
+    def on_connection(socket: Socket) -> None:
+        socket.join("r")
+        socket.on_any_outgoing(lambda event, *args: socket.leave("r"))
+        members.append(socket)
+
+    conns = [clients() for _ in range(10)]
+    await asyncio.gather(*(c.connect(url_of(io)) for c in conns))
+    assert len(members) == 10
+    io.to("r").emit("b", "last")
+    assert await asyncio.gather(*(c.next_event("b") for c in conns)) == [["last"]] * 10
+    assert "r" not in io.sockets.adapter.rooms
