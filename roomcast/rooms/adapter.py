@@ -60,7 +60,8 @@ class SocketLike(Protocol):
         ...
 
     def expect_ack(self, ack_id: int, callback: Callable[[list[Any]], None]) -> None:
-        """Call ``callback(args)`` when the client answers the ack ``ack_id``."""
+        """Call ``callback(args)`` when the client answers the ack ``ack_id``; if the socket
+        disconnects first, ``callback([])``: it counts as answered with nothing."""
         ...
 
     def forget_ack(self, ack_id: int) -> None:
@@ -147,6 +148,10 @@ class Adapter(abc.ABC):
     coroutines. Subclasses: :class:`roomcast.rooms.memory.MemoryAdapter` (one server) and
     cluster adapters built on it.
     """
+
+    requests_timeout: float = 5.0
+    """Seconds to wait for other servers' answers (cluster adapters). A broadcast
+    ``emit_with_ack`` without a timeout waits this long for remote answers, at most."""
 
     def __init__(self, nsp: NamespaceLike) -> None:
         self.nsp = nsp

@@ -89,12 +89,16 @@ class PendingAcks:
         return True
 
     def close(self) -> None:
-        """The socket disconnected: fail every awaited ``emit_with_ack`` and forget the rest
-        (a broadcast keeps waiting for its deadline, as in Node)."""
+        """The socket disconnected: fail every awaited ``emit_with_ack``, and answer every
+        broadcast's callback with nothing (``callback([])``), so that a broadcast
+        ``emit_with_ack`` counts this socket as answered instead of waiting for it forever.
+        (Node lets the broadcast wait for its deadline; without a deadline, it would hang.)"""
         callbacks, self._callbacks = self._callbacks, {}
         for callback in callbacks.values():
             if isinstance(callback, AckWaiter):
                 callback.fail(SocketDisconnected("the socket disconnected before it answered"))
+            else:
+                callback([])
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -187,6 +191,11 @@ class BroadcastAckCollector:
                 self._future.set_result(self.responses[0] if self.responses else None)
             else:
                 self._future.set_result(self.responses)
+
+    def limit_wait(self, seconds: float) -> None:
+        """Set a deadline where there was none (answers from other servers may never come)."""
+        if self._timer is None and not self._future.done():
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._on_timeout)
 
     def _on_timeout(self) -> None:
         if self.on_timeout is not None:

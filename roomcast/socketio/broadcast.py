@@ -89,7 +89,11 @@ class BroadcastOperator:
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """Send ``event`` and gather the answers of every selected socket (a list, in arrival
         order). Raises :class:`~roomcast.errors.AckTimeoutError` after ``timeout``
-        seconds, carrying the answers received in ``.responses``."""
+        seconds, carrying the answers received in ``.responses``.
+
+        A socket that disconnects before it answers counts as answering ``None``. Without a
+        timeout, the call waits for every local socket, and at most the adapter's
+        ``requests_timeout`` for other servers (a server may go away without answering)."""
         if event in RESERVED_EVENTS:
             raise ReservedEventName(f'"{event}" is a reserved event name')
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -102,7 +106,10 @@ class BroadcastOperator:
         if ack_id is not None:
             collector.on_timeout = lambda: self._forget(ack_id)
         if not collector.done:
-            collector.server_count(await self.adapter.server_count())
+            servers = await self.adapter.server_count()
+            if servers > 1 and self.flags.timeout is None:
+                collector.limit_wait(self.adapter.requests_timeout)
+            collector.server_count(servers)
         return await future
 
     def _forget(self, ack_id: int) -> None:

@@ -137,8 +137,9 @@ async def servers(redis_server: RedisServer, key: str) -> AsyncIterator[ServerFa
     ``key``), subscribed once it returns; all closed after the test."""
     made: list[Server] = []
 
-    async def make(name: str, url: str | None = None) -> Server:
-        io = setup_app(Server(adapter=redis_adapter(url or redis_server.url, key=key)), name)
+    async def make(name: str, url: str | None = None, **adapter_options: Any) -> Server:
+        adapter = redis_adapter(url or redis_server.url, key=key, **adapter_options)
+        io = setup_app(Server(adapter=adapter), name)
         await io.listen("127.0.0.1", 0)
         made.append(io)
         return io

@@ -200,3 +200,32 @@ async def test_server_count_and_all_rooms(
     b.sockets.adapter.add_all("y", ["room-b"])
     rooms = await a.sockets.adapter.all_rooms()  # type: ignore[attr-defined]
     assert {"room-a", "room-b"} <= rooms
+
+
+async def test_broadcast_with_acks_without_timeout_counts_a_remote_leaver_as_answered(
+    cluster: Cluster,
+) -> None:
+    await cluster.a1.reply("ask", "from a1")
+    await cluster.b1.hold("ask")
+    call = asyncio.ensure_future(cluster.a.to("r").emit_with_ack("ask"))
+    assert await cluster.b1.next_event("ask") == []
+    await cluster.b1.disconnect()
+    assert sorted(await asyncio.wait_for(call, WAIT), key=str) == [None, "from a1"]
+
+
+async def test_broadcast_with_acks_without_timeout_gives_up_on_a_silent_server(
+    servers: ServerFactory, clients: ClientFactory, redis_server: RedisServer, key: str
+) -> None:
+    """A remote server that never answers (its client holds the ack; or the server is gone):
+    without a timeout, the call fails after the adapter's requests_timeout with what came."""
+    a = await servers("a", requests_timeout=0.5)
+    b = await servers("b")
+    await wait_servers(redis_server.url, f"{key}-request#/#", 2)
+    on_a, on_b = clients(), clients()
+    await on_a.connect(url_of(a))
+    await on_b.connect(url_of(b))
+    await on_a.reply("ask", "from a")
+    await on_b.hold("ask")
+    with pytest.raises(AckTimeoutError) as raised:
+        await asyncio.wait_for(a.emit_with_ack("ask"), WAIT)
+    assert raised.value.responses == ["from a"]

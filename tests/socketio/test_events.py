@@ -211,3 +211,21 @@ async def test_broadcast_emit_with_ack_timeout_carries_the_answers(
     assert sorted(timed_out.value.responses) == [0, 1, 2]
     assert all(not s._acks for _, s in pairs)
     assert await io.to("nobody").timeout(WAIT).emit_with_ack("vote") == []
+
+
+async def test_broadcast_emit_with_ack_without_timeout_counts_a_leaver_as_answered(
+    io: Server, clients: ClientFactory
+) -> None:
+    """No timeout and a recipient that disconnects before answering: the call returns, with
+    ``None`` for the one that left, instead of waiting forever."""
+    pairs = [await connected(io, clients) for _ in range(3)]
+    await pairs[0][0].reply("vote", "yes")
+    await pairs[1][0].reply("vote", "no")
+    leaver = pairs[2][0]
+    await leaver.hold("vote")
+    call = asyncio.ensure_future(io.emit_with_ack("vote"))
+    assert await leaver.next_event("vote") == []
+    assert not call.done()
+    await leaver.disconnect()
+    answers = await asyncio.wait_for(call, WAIT)
+    assert sorted(answers, key=str) == [None, "no", "yes"]
