@@ -376,8 +376,8 @@ async function idle() {
     handshakes_per_s: opts.clients / elapsed,
     rss_per_conn_kib: (rss1 - rss0) / opts.clients / 1024,
     server_rss_mib: rss1 / 1048576,
-    loadgen_cpu,
-    server_cpu,
+    loadgen_cpu: (c1 - c0) / elapsed,
+    server_cpu: (s1 - s0) / elapsed,
   };
 }
 
