@@ -3,7 +3,8 @@
 //
 // Usage: node bench/loadgen.js '<json options>'   — prints one JSON line with the result on stdout.
 // Options: {scenario: "fanout"|"ack"|"idle"|"polling"|"chat", host, port, path, clients, seconds, warmup,
-//           window, rate, inflight, concurrency, payload, hold, serverPid, jwtSecret, chat, roomSize, interval}
+//           window, rate, inflight, concurrency, payload, hold, serverPid, jwtSecret, chat, roomSize, interval,
+//           minSamples}
 //
 // Two apps run on every server. The bench app: "join"(room) joins and acks; "fanout"(payload) emits
 // "msg"(payload) to room "bench"; "echo"(payload) acks the payload back. The chat app (`chat: true`, the one
@@ -37,6 +38,7 @@ const opts = Object.assign(
     chat: false,
     roomSize: 10,
     interval: 5,
+    minSamples: 0,
   },
   JSON.parse(process.argv[2] || "{}"),
 );
@@ -253,6 +255,9 @@ async function measureWindow(setMeasuring) {
   const s0 = serverCpu();
   const t0 = performance.now();
   await sleep(opts.seconds * 1000);
+  // A smoke run (minSamples > 0) waits, up to 20 s more, for the latency samples it needs to report.
+  const patience = performance.now() + 20000;
+  while (histCount < opts.minSamples && performance.now() < patience) await sleep(10);
   const elapsed = (performance.now() - t0) / 1000;
   setMeasuring(false);
   return {

@@ -226,7 +226,8 @@ LOADGEN_BOUND = 0.90
 TIMING = {
     "full": {"seconds": 5, "warmup": 1},
     "quick": {"seconds": 2, "warmup": 0.5},
-    "smoke": {"seconds": 0.3, "warmup": 0.1, "hold": 0.1},
+    # minSamples: the window stays open until a latency sample came in, however busy the machine
+    "smoke": {"seconds": 0.3, "warmup": 0.1, "hold": 0.1, "minSamples": 1},
 }
 
 
@@ -261,17 +262,26 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def scenario_options(scenario: Scenario, mode: str) -> dict[str, Any]:
-    """The generator's options for one run of ``scenario`` in ``mode`` (full, quick or smoke)."""
+def scenario_options(
+    scenario: Scenario, mode: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The generator's options for one run of ``scenario`` in ``mode`` (full, quick or smoke),
+    then ``overrides`` (``--set``)."""
     options: dict[str, Any] = {**TIMING["full"], **scenario.options}
     if mode != "full":
         options.update(TIMING[mode])
         options.update(scenario.quick if mode == "quick" else scenario.smoke)
+    options.update(overrides or {})
     return options
 
 
 def run_once(
-    spec: ServerSpec, scenario: Scenario, mode: str, log: Path, secret: str
+    spec: ServerSpec,
+    scenario: Scenario,
+    mode: str,
+    log: Path,
+    secret: str,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Start ``spec``'s server (the chat when ``scenario`` needs it), run the generator once."""
     port = free_port()
@@ -288,7 +298,7 @@ def run_once(
         try:
             wait_for_port(port, server)
             options: dict[str, Any] = {"port": port, "serverPid": server.pid}
-            options.update(scenario_options(scenario, mode))
+            options.update(scenario_options(scenario, mode, overrides))
             if scenario.chat:
                 options["jwtSecret"] = secret
             return run_loadgen(options, pin(1), timeout=60 if mode == "smoke" else 300)
@@ -488,11 +498,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs and reports every figure of the table, and fails if not; measures nothing",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a load generator option (a JSON value) in every run, e.g. clients=200 "
+        "(see bench/loadgen.js)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where the results go (default: bench/results; --smoke: a temp dir)",
     )
     args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: give KEY=VALUE")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     servers = [
         s
@@ -530,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
                 try:
-                    result = run_once(SERVERS[server], scenario, mode, log, secret)
+                    result = run_once(SERVERS[server], scenario, mode, log, secret, overrides)
                 except Exception as exc:  # a failing server is reported, not fatal to the suite
                     print(f"FAILED: {exc}")
                     problems.append(f"{scenario.name} · {server}: {exc}")
