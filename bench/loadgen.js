@@ -302,7 +302,9 @@ async function fanout() {
   const sender = await connect(() => {}, n);
   if (opts.chat) await sender.emitWithAck("join", "bench");
 
+  let offered = 0; // deliveries asked for in the measured window
   function sendOne() {
+    if (measuring) offered += n;
     const slot = seq & (RING - 1);
     sentAt[slot] = performance.now();
     // the chat relays to everyone in the room but the sender, and acks the sender (the ack is not awaited)
@@ -345,6 +347,7 @@ async function fanout() {
   sender.close();
   return {
     delivered_per_s: delivered / elapsed,
+    offered_per_s: offered / elapsed,
     p50_ms: percentile(0.5),
     p99_ms: percentile(0.99),
     loadgen_cpu,
@@ -424,6 +427,7 @@ async function chat() {
   let measuring = false;
   let delivered = 0;
   let sent = 0;
+  let offered = 0; // deliveries asked for in the measured window: the others in the sender's room
   let acked = 0;
   const clients = await connectMany(n, (_i, buf, start, end) => {
     const t = seqOf(buf, start, end);
@@ -448,9 +452,13 @@ async function chat() {
   for (let i = 0; i < n; i++) {
     const client = clients[i];
     const room = roomOf(i);
+    const others = Math.min(opts.roomSize, n - Math.floor(i / opts.roomSize) * opts.roomSize) - 1;
     const send = () => {
       if (stop) return;
-      if (measuring) sent++;
+      if (measuring) {
+        sent++;
+        offered += others;
+      }
       const t = Math.round(performance.now() * 1000);
       client.emitWithAck("message", { message: `${t} ${pad}`, roomName: room }).then(countAck);
     };
@@ -466,6 +474,7 @@ async function chat() {
   for (const c of clients) c.close();
   return {
     delivered_per_s: delivered / elapsed,
+    offered_per_s: offered / elapsed,
     sent_per_s: sent / elapsed,
     acked_per_s: acked / elapsed,
     cpu_ms_per_1k: delivered ? (server_cpu * elapsed * 1e6) / delivered : null,

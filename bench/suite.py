@@ -83,8 +83,8 @@ REGIMES = {
     "restates the rate and gets no ratio of its own",
     "one at a time": "one broadcast in flight, the next sent when it has reached everyone: the "
     "latency of a broadcast without queueing",
-    "paced": "a fixed offered load, below every server's capacity: server CPU and latency at "
-    "that load (a server that cannot keep up shows it in the delivered rate)",
+    "paced": "the same fixed offered load for every server: server CPU and latency at that "
+    "load; a server that delivers under 95% of it fell behind (‡)",
     "closed loop": "a fixed number of acked requests in flight: round trips per second",
     "connect": "clients connecting as fast as the server accepts them: handshakes per second, "
     "then the memory of the idle connections",
@@ -222,6 +222,8 @@ LOWER_IS_BETTER = {
 LATENCY = {"p50_ms", "p99_ms"}
 # Above this share of its core, the load generator may be what limits a figure.
 LOADGEN_BOUND = 0.90
+# Under this share of the deliveries a paced load asked for, the server did not keep up.
+KEPT_UP = 0.95
 # Run lengths (seconds) of a full run, --quick and --smoke, unless a scenario sets its own.
 TIMING = {
     "full": {"seconds": 5, "warmup": 1},
@@ -353,6 +355,12 @@ def ratio(ours: float | None, theirs: float | None, metric: str) -> str:
     return f"{value:.2f}x"
 
 
+def fell_behind(figures: dict[str, float | None]) -> bool:
+    """Whether a paced load was not kept up with: under ``KEPT_UP`` of the offered deliveries."""
+    delivered, offered = figures.get("delivered_per_s"), figures.get("offered_per_s")
+    return delivered is not None and bool(offered) and delivered < KEPT_UP * (offered or 0)
+
+
 def loadgen_bound(figures: dict[str, float | None]) -> bool:
     """Whether the load generator was above ``LOADGEN_BOUND`` of its core in these figures."""
     loadgen_cpu = figures.get("loadgen_cpu")
@@ -362,8 +370,9 @@ def loadgen_bound(figures: dict[str, float | None]) -> bool:
 def table(medians: Medians, servers: Sequence[str]) -> str:
     """The markdown table: a row per figure, server CPU under each scenario, ratios to roomcast.
 
-    A figure measured while the load generator was above 90% CPU is marked †, and so is any
-    ratio it enters. Latency in a burst scenario gets no ratio: it restates the throughput.
+    A figure measured while the load generator was above 90% CPU is marked †, one of a server
+    that fell behind a paced load ‡, and so is any ratio they enter. Latency in a burst scenario
+    gets no ratio: it restates the throughput.
     """
     head = ["scenario", "regime", "metric", *(SERVERS[s].name for s in servers)]
     others = [s for s in servers if s != "roomcast"]
@@ -375,7 +384,8 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
             continue
         figures = {s: medians[scenario.name].get(s, {}) for s in servers}
         bound = {s: loadgen_bound(figures[s]) for s in servers}
-        mark = {s: " †" if bound[s] else "" for s in servers}
+        behind = {s: scenario.regime == "paced" and fell_behind(figures[s]) for s in servers}
+        mark = {s: " †" * bound[s] + " ‡" * behind[s] for s in servers}
         for metric in scenario.metrics:
             row = [scenario.name, scenario.regime, metric]
             values = {s: figures[s].get(metric) for s in servers}
@@ -388,8 +398,9 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
                         row.append("(queueing)")
                         continue
                     shown = ratio(values["roomcast"], values[s], metric)
-                    if shown != "-" and (bound["roomcast"] or bound[s]):
-                        shown += " †"
+                    if shown != "-":
+                        shown += " †" * (bound["roomcast"] or bound[s])
+                        shown += " ‡" * (behind["roomcast"] or behind[s])
                     row.append(shown)
             lines.append("| " + " | ".join(row) + " |")
         # whether a figure is the server's or the generator's limit: CPU seconds per second; the
@@ -426,8 +437,11 @@ def header(runs: int, mode: str, scenarios: Sequence[Scenario]) -> str:
         f"runs on {os.cpu_count()} x {cpu}, server pinned to core 0, load generator to core 1. "
         "Ratios: >1.00x means roomcast is better (on the cpu row: roomcast used less server "
         "CPU). † the load generator was above 90% of its core: the figure, and any ratio it "
-        "enters, may be the generator's limit rather than the server's. cpu_ms_per_1k: server "
-        "CPU milliseconds per 1,000 delivered messages. Regimes:\n\n" + "\n".join(regimes) + "\n\n"
+        "enters, may be the generator's limit rather than the server's. ‡ the server delivered "
+        "under 95% of a paced load: it fell behind, and its latency is queueing. "
+        "cpu_ms_per_1k: server CPU milliseconds per 1,000 delivered messages. Regimes:\n\n"
+        + "\n".join(regimes)
+        + "\n\n"
     )
 
 
