@@ -67,27 +67,35 @@ function serverRss() {
   }
 }
 
-// Latency histogram: 10 µs bins up to 10 s.
+// Latency histograms: 10 µs bins up to 10 s.
 const BIN_US = 10;
-const hist = new Uint32Array(1_000_000);
-let histCount = 0;
-function record(ms) {
-  let bin = Math.floor((ms * 1000) / BIN_US);
-  if (bin >= hist.length) bin = hist.length - 1;
-  if (bin < 0) bin = 0;
-  hist[bin]++;
-  histCount++;
-}
-function percentile(p) {
-  if (histCount === 0) return null;
-  const target = Math.ceil(histCount * p);
-  let seen = 0;
-  for (let i = 0; i < hist.length; i++) {
-    seen += hist[i];
-    if (seen >= target) return ((i + 0.5) * BIN_US) / 1000;
+class Histogram {
+  constructor() {
+    this.bins = new Uint32Array(1_000_000);
+    this.count = 0;
   }
-  return null;
+  record(ms) {
+    let bin = Math.floor((ms * 1000) / BIN_US);
+    if (bin >= this.bins.length) bin = this.bins.length - 1;
+    if (bin < 0) bin = 0;
+    this.bins[bin]++;
+    this.count++;
+  }
+  percentile(p) {
+    if (this.count === 0) return null;
+    const target = Math.ceil(this.count * p);
+    let seen = 0;
+    for (let i = 0; i < this.bins.length; i++) {
+      seen += this.bins[i];
+      if (seen >= target) return ((i + 0.5) * BIN_US) / 1000;
+    }
+    return null;
+  }
 }
+// Every scenario's latency: each delivery, or each acked round trip.
+const hist = new Histogram();
+const record = (ms) => hist.record(ms);
+const percentile = (p) => hist.percentile(p);
 
 
 // A raw WebSocket client on a plain TCP socket: the frames are parsed in place from each received chunk, with
@@ -257,7 +265,7 @@ async function measureWindow(setMeasuring) {
   await sleep(opts.seconds * 1000);
   // A smoke run (minSamples > 0) waits, up to 20 s more, for the latency samples it needs to report.
   const patience = performance.now() + 20000;
-  while (histCount < opts.minSamples && performance.now() < patience) await sleep(10);
+  while (hist.count < opts.minSamples && performance.now() < patience) await sleep(10);
   const elapsed = (performance.now() - t0) / 1000;
   setMeasuring(false);
   return {
@@ -278,6 +286,7 @@ async function fanout() {
   let seq = 0;
   let wake = null;
   const pad = "x".repeat(opts.payload);
+  const reachAll = new Histogram(); // from the send until the last receiver got it
 
   const receivers = await connectMany(n, (_i, buf, start, end) => {
     const s = seqOf(buf, start, end);
@@ -291,6 +300,7 @@ async function fanout() {
     if (++got[slot] === n) {
       got[slot] = 0;
       completed++;
+      if (measuring) reachAll.record(now - sentAt[slot]);
       if (wake) {
         const w = wake;
         wake = null;
@@ -350,6 +360,8 @@ async function fanout() {
     offered_per_s: offered / elapsed,
     p50_ms: percentile(0.5),
     p99_ms: percentile(0.99),
+    reach_all_p50_ms: reachAll.percentile(0.5),
+    reach_all_p99_ms: reachAll.percentile(0.99),
     loadgen_cpu,
     server_cpu,
   };

@@ -107,13 +107,22 @@ class Scenario:
     skip: frozenset[str] = frozenset()
 
     @property
+    def work(self) -> str:
+        """The rate of the unit of work that server CPU is compared per (on the cpu rows)."""
+        kind = self.options["scenario"]
+        if kind == "ack":
+            return "round_trips_per_s"
+        return "handshakes_per_s" if kind in ("idle", "polling") else "delivered_per_s"
+
+    @property
     def chat(self) -> bool:
         """Whether the servers run the chat (JWT at the handshake) instead of the bench app."""
         return bool(self.options.get("chat"))
 
 
 FANOUT = ("delivered_per_s", "p50_ms", "p99_ms")
-ONE_AT_A_TIME = ("p50_ms", "p99_ms", "delivered_per_s")
+# per delivery, then until the last receiver had it (the broadcast's rate would restate these)
+ONE_AT_A_TIME = ("p50_ms", "p99_ms", "reach_all_p50_ms", "reach_all_p99_ms")
 ACK = ("round_trips_per_s", "p99_ms")
 CONNECT = ("handshakes_per_s", "rss_per_conn_kib")
 CHAT = ("delivered_per_s", "cpu_ms_per_1k", "p50_ms", "p99_ms", "server_rss_mib")
@@ -214,12 +223,14 @@ Medians = dict[str, dict[str, dict[str, float | None]]]
 LOWER_IS_BETTER = {
     "p50_ms",
     "p99_ms",
+    "reach_all_p50_ms",
+    "reach_all_p99_ms",
     "rss_per_conn_kib",
     "server_rss_mib",
     "cpu_ms_per_1k",
     "server_cpu",
 }
-LATENCY = {"p50_ms", "p99_ms"}
+LATENCY = {"p50_ms", "p99_ms", "reach_all_p50_ms", "reach_all_p99_ms"}
 # Above this share of its core, the load generator may be what limits a figure.
 LOADGEN_BOUND = 0.90
 # Under this share of the deliveries a paced load asked for, the server did not keep up.
@@ -361,14 +372,28 @@ def fell_behind(figures: dict[str, float | None]) -> bool:
     return delivered is not None and bool(offered) and delivered < KEPT_UP * (offered or 0)
 
 
+def cpu_per_work(figures: dict[str, float | None], work: str) -> float | None:
+    """Server CPU seconds per unit of work (a delivered message, a round trip, a handshake)."""
+    server_cpu, rate = figures.get("server_cpu"), figures.get(work)
+    return server_cpu / rate if server_cpu and rate else None
+
+
 def loadgen_bound(figures: dict[str, float | None]) -> bool:
     """Whether the load generator was above ``LOADGEN_BOUND`` of its core in these figures."""
     loadgen_cpu = figures.get("loadgen_cpu")
     return loadgen_cpu is not None and loadgen_cpu > LOADGEN_BOUND
 
 
+def marked(ratio_text: str, *marks: str) -> str:
+    """A ratio with every mark (†, ‡) of the figures it compares."""
+    if ratio_text == "-":
+        return ratio_text
+    return ratio_text + "".join(f" {m}" for m in "†‡" if any(m in mark for mark in marks))
+
+
 def table(medians: Medians, servers: Sequence[str]) -> str:
-    """The markdown table: a row per figure, server CPU under each scenario, ratios to roomcast.
+    """The markdown table: a row per figure, server CPU under each scenario, ratios to roomcast
+    (on the cpu row: of server CPU per unit of work).
 
     A figure measured while the load generator was above 90% CPU is marked †, one of a server
     that fell behind a paced load ‡, and so is any ratio they enter. Latency in a burst scenario
@@ -386,6 +411,7 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
         bound = {s: loadgen_bound(figures[s]) for s in servers}
         behind = {s: scenario.regime == "paced" and fell_behind(figures[s]) for s in servers}
         mark = {s: " †" * bound[s] + " ‡" * behind[s] for s in servers}
+
         for metric in scenario.metrics:
             row = [scenario.name, scenario.regime, metric]
             values = {s: figures[s].get(metric) for s in servers}
@@ -397,14 +423,11 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
                     if scenario.regime == "burst" and metric in LATENCY:
                         row.append("(queueing)")
                         continue
-                    shown = ratio(values["roomcast"], values[s], metric)
-                    if shown != "-":
-                        shown += " †" * (bound["roomcast"] or bound[s])
-                        shown += " ‡" * (behind["roomcast"] or behind[s])
-                    row.append(shown)
+                    ours, theirs = values["roomcast"], values[s]
+                    row.append(marked(ratio(ours, theirs, metric), mark["roomcast"], mark[s]))
             lines.append("| " + " | ".join(row) + " |")
         # whether a figure is the server's or the generator's limit: CPU seconds per second; the
-        # ratio compares the servers' CPU (>1.00x: roomcast used less)
+        # ratio compares server CPU per unit of work (>1.00x: roomcast used less)
         row = [scenario.name, scenario.regime, "cpu: server / loadgen"]
         for s in servers:
             server_cpu, loadgen_cpu = figures[s].get("server_cpu"), figures[s].get("loadgen_cpu")
@@ -413,13 +436,17 @@ def table(medians: Medians, servers: Sequence[str]) -> str:
             else:
                 row.append(f"{server_cpu:.2f} / {loadgen_cpu:.2f}{mark[s]}")
         if "roomcast" in servers:
-            ours = figures["roomcast"].get("server_cpu")
-            row += [ratio(ours, figures[s].get("server_cpu"), "server_cpu") for s in others]
+            ours = cpu_per_work(figures["roomcast"], scenario.work)
+            for s in others:
+                theirs = cpu_per_work(figures[s], scenario.work)
+                row.append(marked(ratio(ours, theirs, "server_cpu"), mark["roomcast"], mark[s]))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def header(runs: int, mode: str, scenarios: Sequence[Scenario]) -> str:
+def header(
+    runs: int, mode: str, scenarios: Sequence[Scenario], overrides: dict[str, Any] | None = None
+) -> str:
     """When and where the table was measured, and how to read it."""
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -428,6 +455,7 @@ def header(runs: int, mode: str, scenarios: Sequence[Scenario]) -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     flag = "" if mode == "full" else f" --{mode}"
+    flag += "".join(f" --set {k}={json.dumps(v)}" for k, v in (overrides or {}).items())
     regimes = []
     for regime, meaning in REGIMES.items():
         if any(s.regime == regime for s in scenarios):
@@ -435,11 +463,12 @@ def header(runs: int, mode: str, scenarios: Sequence[Scenario]) -> str:
     return (
         f"`python -m bench{flag}`, {time.strftime('%Y-%m-%d')}: medians of {runs} interleaved "
         f"runs on {os.cpu_count()} x {cpu}, server pinned to core 0, load generator to core 1. "
-        "Ratios: >1.00x means roomcast is better (on the cpu row: roomcast used less server "
-        "CPU). † the load generator was above 90% of its core: the figure, and any ratio it "
-        "enters, may be the generator's limit rather than the server's. ‡ the server delivered "
-        "under 95% of a paced load: it fell behind, and its latency is queueing. "
-        "cpu_ms_per_1k: server CPU milliseconds per 1,000 delivered messages. Regimes:\n\n"
+        "Ratios: >1.00x means roomcast is better; on the cpu rows the ratio is of server CPU per "
+        "unit of work (delivered message, round trip or handshake), >1.00x: roomcast used less. "
+        "† the load generator was above 90% of its core: the figure, and any ratio it enters, "
+        "may be the generator's limit rather than the server's. ‡ the server delivered under "
+        "95% of a paced load: it fell behind, and its latency is queueing. cpu_ms_per_1k: "
+        "server CPU milliseconds per 1,000 delivered messages. Regimes:\n\n"
         + "\n".join(regimes)
         + "\n\n"
     )
@@ -594,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 k: statistics.median(r[k] for r in results if r.get(k) is not None) for k in keys
             }
     markdown = table(medians, servers)
-    (out / "latest.md").write_text(header(runs, mode, scenarios) + markdown + "\n")
+    (out / "latest.md").write_text(header(runs, mode, scenarios, overrides) + markdown + "\n")
     (out / "latest.json").write_text(json.dumps({"samples": samples, "medians": medians}, indent=1))
     plotted = mode != "smoke" and plot(medians, servers, out / "fanout.png")
     print()
