@@ -1,13 +1,15 @@
 # The two set-up commands of the README:
 #   make run   - install roomcast and start the chat server (in-memory rooms, no other service)
 #   make test  - install everything the tests need, then lint, type-check and run the whole suite
+#                (tests/bench runs `python -m bench --smoke`: a broken benchmark fails it)
+# Also: make bench - the benchmark suite against roomcast and its baselines (README: Benchmarks)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-test system-deps node-deps lint typecheck pytest bench clean
+.PHONY: run test install install-test system-deps node-deps lint typecheck pytest bench bench-smoke clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +47,10 @@ test: system-deps install-test node-deps lint typecheck pytest
 bench: install-test node-deps
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench $(BENCH_ARGS)
+
+# One tiny run of every scenario (roomcast only unless BENCH_ARGS='--servers ...'); measures nothing.
+bench-smoke: install-test node-deps
+	$(PY) -m bench --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -2,14 +2,20 @@
 // server under test (roomcast, python-socketio, Node socket.io, a bare websockets relay) meets the same client.
 //
 // Usage: node bench/loadgen.js '<json options>'   — prints one JSON line with the result on stdout.
-// Options: {scenario: "fanout"|"ack"|"idle"|"polling", host, port, path, clients, seconds, warmup,
-//           window, rate, inflight, concurrency, payload, hold, serverPid}
+// Options: {scenario: "fanout"|"ack"|"idle"|"polling"|"chat", host, port, path, clients, seconds, warmup,
+//           window, rate, inflight, concurrency, payload, hold, serverPid, jwtSecret, chat, roomSize, interval,
+//           minSamples}
 //
-// Every server runs the same app: "join"(room) joins and acks; "fanout"(payload) emits "msg"(payload) to room
-// "bench"; "echo"(payload) acks the payload back. The generator reports its own CPU time next to the server's
-// (read from /proc) so a saturated generator is visible in the results.
+// Two apps run on every server. The bench app: "join"(room) joins and acks; "fanout"(payload) emits
+// "msg"(payload) to room "bench"; "echo"(payload) acks the payload back. The chat app (`chat: true`, the one
+// `roomcast serve` runs): a JWT in the CONNECT packet (HS256 signed with `jwtSecret`, claims id and name);
+// "join"(room) acks {"status":"ok"}; "message"({message, roomName}) reaches everyone else in the room as
+// "message"({name, id, message}) and acks {"status":"ok"}.
+// The generator reports its own CPU time next to the server's (read from /proc) so a saturated generator is
+// visible in the results.
 "use strict";
 
+const crypto = require("crypto");
 const fs = require("fs");
 const net = require("net");
 
@@ -28,6 +34,11 @@ const opts = Object.assign(
     payload: 16,
     hold: 2,
     serverPid: 0,
+    jwtSecret: "",
+    chat: false,
+    roomSize: 10,
+    interval: 5,
+    minSamples: 0,
   },
   JSON.parse(process.argv[2] || "{}"),
 );
@@ -56,27 +67,35 @@ function serverRss() {
   }
 }
 
-// Latency histogram: 10 µs bins up to 10 s.
+// Latency histograms: 10 µs bins up to 10 s.
 const BIN_US = 10;
-const hist = new Uint32Array(1_000_000);
-let histCount = 0;
-function record(ms) {
-  let bin = Math.floor((ms * 1000) / BIN_US);
-  if (bin >= hist.length) bin = hist.length - 1;
-  if (bin < 0) bin = 0;
-  hist[bin]++;
-  histCount++;
-}
-function percentile(p) {
-  if (histCount === 0) return null;
-  const target = Math.ceil(histCount * p);
-  let seen = 0;
-  for (let i = 0; i < hist.length; i++) {
-    seen += hist[i];
-    if (seen >= target) return ((i + 0.5) * BIN_US) / 1000;
+class Histogram {
+  constructor() {
+    this.bins = new Uint32Array(1_000_000);
+    this.count = 0;
   }
-  return null;
+  record(ms) {
+    let bin = Math.floor((ms * 1000) / BIN_US);
+    if (bin >= this.bins.length) bin = this.bins.length - 1;
+    if (bin < 0) bin = 0;
+    this.bins[bin]++;
+    this.count++;
+  }
+  percentile(p) {
+    if (this.count === 0) return null;
+    const target = Math.ceil(this.count * p);
+    let seen = 0;
+    for (let i = 0; i < this.bins.length; i++) {
+      seen += this.bins[i];
+      if (seen >= target) return ((i + 0.5) * BIN_US) / 1000;
+    }
+    return null;
+  }
 }
+// Every scenario's latency: each delivery, or each acked round trip.
+const hist = new Histogram();
+const record = (ms) => hist.record(ms);
+const percentile = (p) => hist.percentile(p);
 
 
 // A raw WebSocket client on a plain TCP socket: the frames are parsed in place from each received chunk, with
@@ -105,8 +124,16 @@ function readInt(buf, i, end) {
   return [n, i];
 }
 
+// The chat's HS256 token of user `u<index>`, made here as a login service would.
+function token(index) {
+  const part = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  const signed = `${part({ alg: "HS256", typ: "JWT" })}.${part({ id: `u${index}`, name: `user ${index}`, iat: Math.floor(Date.now() / 1000) })}`;
+  return `${signed}.${crypto.createHmac("sha256", opts.jwtSecret).update(signed).digest("base64url")}`;
+}
+
 // One raw Socket.IO client on the main namespace. onEvent(buf, start, end) receives every "42..." payload.
-function connect(onEvent) {
+// With `jwtSecret`, the CONNECT packet carries the token of user `u<index>`.
+function connect(onEvent, index = 0) {
   return new Promise((resolve, reject) => {
     const sock = net.connect(opts.port, opts.host);
     sock.setNoDelay(true);
@@ -145,7 +172,8 @@ function connect(onEvent) {
         } else if (t === 48 /* 0: connected */) resolve(client);
         else if (t === 52 /* 4: connect error */) reject(new Error(buf.toString("utf8", start, end)));
       } else if (c === 50 /* 2: ping */) sock.write(frame("3"));
-      else if (c === 48 /* 0: open */) sock.write(frame("40"));
+      else if (c === 48 /* 0: open */)
+        sock.write(frame(opts.jwtSecret ? `40${JSON.stringify({ token: token(index) })}` : "40"));
     }
     function parse(buf) {
       let off = 0;
@@ -206,7 +234,7 @@ async function connectMany(n, onEvent) {
   async function worker() {
     while (next < n) {
       const i = next++;
-      out[i] = await connect((buf, start, end) => onEvent(i, buf, start, end));
+      out[i] = await connect((buf, start, end) => onEvent(i, buf, start, end), i);
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, n) }, worker));
@@ -215,12 +243,15 @@ async function connectMany(n, onEvent) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const SEQ_KEY = Buffer.from('"s":');
-// The sequence number of a fan-out message, read straight from the frame's bytes.
+// The bench app's fan-out payload is {"s": seq, "p": pad}; the chat's message text starts with the number.
+const SEQ_KEY = Buffer.from(opts.chat ? '"message":' : '"s":');
+// The number (sequence or send time) carried by a fan-out message, read straight from the frame's bytes.
 function seqOf(buf, start, end) {
   const i = buf.indexOf(SEQ_KEY, start);
   if (i < 0 || i >= end) return -1;
-  return readInt(buf, i + 4, end)[0];
+  let j = i + SEQ_KEY.length;
+  while (j < end && (buf[j] === 32 || buf[j] === 34)) j++; // a space, the string's opening quote
+  return readInt(buf, j, end)[0];
 }
 
 // The measured window shared by the scenarios: a warm-up, then `seconds` during which
@@ -232,6 +263,9 @@ async function measureWindow(setMeasuring) {
   const s0 = serverCpu();
   const t0 = performance.now();
   await sleep(opts.seconds * 1000);
+  // A smoke run (minSamples > 0) waits, up to 20 s more, for the latency samples it needs to report.
+  const patience = performance.now() + 20000;
+  while (hist.count < opts.minSamples && performance.now() < patience) await sleep(10);
   const elapsed = (performance.now() - t0) / 1000;
   setMeasuring(false);
   return {
@@ -252,6 +286,7 @@ async function fanout() {
   let seq = 0;
   let wake = null;
   const pad = "x".repeat(opts.payload);
+  const reachAll = new Histogram(); // from the send until the last receiver got it
 
   const receivers = await connectMany(n, (_i, buf, start, end) => {
     const s = seqOf(buf, start, end);
@@ -265,6 +300,7 @@ async function fanout() {
     if (++got[slot] === n) {
       got[slot] = 0;
       completed++;
+      if (measuring) reachAll.record(now - sentAt[slot]);
       if (wake) {
         const w = wake;
         wake = null;
@@ -273,12 +309,17 @@ async function fanout() {
     }
   });
   await Promise.all(receivers.map((c) => c.emitWithAck("join", "bench")));
-  const sender = await connect(() => {});
+  const sender = await connect(() => {}, n);
+  if (opts.chat) await sender.emitWithAck("join", "bench");
 
+  let offered = 0; // deliveries asked for in the measured window
   function sendOne() {
+    if (measuring) offered += n;
     const slot = seq & (RING - 1);
     sentAt[slot] = performance.now();
-    sender.emit(`42["fanout",{"s":${seq},"p":"${pad}"}]`);
+    // the chat relays to everyone in the room but the sender, and acks the sender (the ack is not awaited)
+    if (opts.chat) sender.emitWithAck("message", { message: `${seq} ${pad}`, roomName: "bench" });
+    else sender.emit(`42["fanout",{"s":${seq},"p":"${pad}"}]`);
     seq++;
   }
 
@@ -316,8 +357,11 @@ async function fanout() {
   sender.close();
   return {
     delivered_per_s: delivered / elapsed,
+    offered_per_s: offered / elapsed,
     p50_ms: percentile(0.5),
     p99_ms: percentile(0.99),
+    reach_all_p50_ms: reachAll.percentile(0.5),
+    reach_all_p99_ms: reachAll.percentile(0.99),
     loadgen_cpu,
     server_cpu,
   };
@@ -325,19 +369,23 @@ async function fanout() {
 
 async function ack() {
   const clients = await connectMany(opts.clients, () => {});
+  // The chat: a message to a room the sender is alone in, so the ack is all the server sends back.
+  if (opts.chat) await Promise.all(clients.map((c, i) => c.emitWithAck("join", `solo${i}`)));
   let measuring = false;
   let done = 0;
   let stop = false;
   const payload = { p: "x".repeat(opts.payload) };
   const loops = [];
   const per = Math.max(1, Math.floor(opts.inflight / clients.length));
-  for (const c of clients) {
+  for (const [i, c] of clients.entries()) {
+    const chatPayload = { message: payload.p, roomName: `solo${i}` };
     for (let k = 0; k < per; k++) {
       loops.push(
         (async () => {
           while (!stop) {
             const t = performance.now();
-            await c.emitWithAck("echo", payload);
+            if (opts.chat) await c.emitWithAck("message", chatPayload);
+            else await c.emitWithAck("echo", payload);
             if (measuring) {
               done++;
               record(performance.now() - t);
@@ -376,6 +424,75 @@ async function idle() {
     handshakes_per_s: opts.clients / elapsed,
     rss_per_conn_kib: (rss1 - rss0) / opts.clients / 1024,
     server_rss_mib: rss1 / 1048576,
+    loadgen_cpu: (c1 - c0) / elapsed,
+    server_cpu: (s1 - s0) / elapsed,
+  };
+}
+
+// The realistic chat (with `chat: true`): `clients` users in rooms of `roomSize`, each sending one acked message
+// every `interval` seconds (first sends spread over one interval); every other member of the room receives it.
+// The message text starts with its send time in microseconds, so each delivery's latency is read off its bytes.
+async function chat() {
+  const n = opts.clients;
+  const pad = "x".repeat(opts.payload);
+  const roomOf = (i) => `room${Math.floor(i / opts.roomSize)}`;
+  let measuring = false;
+  let delivered = 0;
+  let sent = 0;
+  let offered = 0; // deliveries asked for in the measured window: the others in the sender's room
+  let acked = 0;
+  const clients = await connectMany(n, (_i, buf, start, end) => {
+    const t = seqOf(buf, start, end);
+    if (t < 0 || !measuring) return;
+    delivered++;
+    record(performance.now() - t / 1000);
+  });
+  let next = 0;
+  async function joiner() {
+    while (next < n) {
+      const i = next++;
+      await clients[i].emitWithAck("join", roomOf(i));
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, n) }, joiner));
+
+  let stop = false;
+  const timers = new Array(n);
+  const countAck = () => {
+    if (measuring) acked++;
+  };
+  for (let i = 0; i < n; i++) {
+    const client = clients[i];
+    const room = roomOf(i);
+    const others = Math.min(opts.roomSize, n - Math.floor(i / opts.roomSize) * opts.roomSize) - 1;
+    const send = () => {
+      if (stop) return;
+      if (measuring) {
+        sent++;
+        offered += others;
+      }
+      const t = Math.round(performance.now() * 1000);
+      client.emitWithAck("message", { message: `${t} ${pad}`, roomName: room }).then(countAck);
+    };
+    timers[i] = setTimeout(() => {
+      send();
+      timers[i] = setInterval(send, opts.interval * 1000);
+    }, Math.random() * opts.interval * 1000);
+  }
+  const { elapsed, loadgen_cpu, server_cpu } = await measureWindow((on) => (measuring = on));
+  stop = true;
+  for (const t of timers) clearInterval(t);
+  const rss = serverRss();
+  for (const c of clients) c.close();
+  return {
+    delivered_per_s: delivered / elapsed,
+    offered_per_s: offered / elapsed,
+    sent_per_s: sent / elapsed,
+    acked_per_s: acked / elapsed,
+    cpu_ms_per_1k: delivered ? (server_cpu * elapsed * 1e6) / delivered : null,
+    p50_ms: percentile(0.5),
+    p99_ms: percentile(0.99),
+    server_rss_mib: rss / 1048576,
     loadgen_cpu,
     server_cpu,
   };
@@ -474,7 +591,7 @@ async function polling() {
   };
 }
 
-const scenarios = { fanout, ack, idle, polling };
+const scenarios = { fanout, ack, idle, polling, chat };
 
 scenarios[opts.scenario]()
   .then((result) => {
