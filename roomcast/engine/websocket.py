@@ -34,6 +34,18 @@ logger = logging.getLogger("roomcast.engine")
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
 
+class _ServerProtocol(ServerProtocol):
+    """websockets' server protocol, failing connections with a bare close code.
+
+    websockets puts its diagnosis in the close reason (``frame with 102 bytes exceeds limit of
+    100 bytes``); Node's ``ws`` sends the code alone, and so do we: the reason is logged, never
+    sent (a client learns nothing of the server's internals or limits from it).
+    """
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        super().fail(code)
+
+
 class WriteBatch:
     """Coalesces the writes of one event-loop iteration, like a cork on every socket.
 
@@ -307,7 +319,7 @@ class WebSocketTransport(asyncio.Protocol):
                 text = data.decode()
             except UnicodeDecodeError:
                 logger.info("session %s: invalid UTF-8 in a text frame", session.sid)
-                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                self.protocol.fail(CloseCode.INVALID_DATA)
                 self._write()
                 self._expect_close()
                 self._report(TRANSPORT_ERROR, "invalid UTF-8")
@@ -351,7 +363,7 @@ def handshake(
     when websockets refused the handshake (its HTTP answer is written and the socket closed).
     Frames that followed the request are handled by :meth:`WebSocketTransport.start`.
     """
-    protocol = ServerProtocol(
+    protocol = _ServerProtocol(
         extensions=[ServerPerMessageDeflateFactory()] if compression else None,
         max_size=max_payload,
     )
