@@ -370,7 +370,7 @@ class Session:
 
     def _enqueue(self, item: str, *, flush: bool = True) -> None:
         self._queue.append(item)
-        self._queued_bytes += len(item)
+        self._queued_bytes += len(item) if item.isascii() else len(item.encode())
         if flush:
             self._flush()
 
@@ -389,11 +389,13 @@ class Session:
             return
         limit = self._options.max_payload
         count = self._options.polling_max_packets or len(queue)
-        taken = size = 0
-        while taken < len(queue) and (
-            taken == 0 or (size + len(queue[taken]) + 1 <= limit and taken < count)
-        ):
-            size += len(queue[taken]) + 1
+        taken = size = 0  # in bytes, as the answer goes out (UTF-8)
+        while taken < len(queue) and taken < count:
+            item = queue[taken]
+            item_size = len(item) if item.isascii() else len(item.encode())
+            if taken and size + item_size + 1 > limit:
+                break
+            size += item_size + 1
             taken += 1
         parts = queue[:taken]
         del queue[:taken]
