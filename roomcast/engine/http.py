@@ -3,6 +3,12 @@
 It parses requests (keep-alive, pipelining: answers go out in request order), bounds the header
 size, the body size (per path, asked from the router) and the time a half-sent request may take,
 and hands WebSocket upgrade requests to the router, which may take the TCP transport over.
+
+Memory per connection stays bounded whatever the client sends: reading stops while the answers
+are not being read (the transport's write buffer is past its high-water mark), while
+``_MAX_PENDING`` answers are being prepared, and while more than ``_MAX_TAIL`` bytes wait for
+an upgrade to be decided; what was read and not yet parsed is kept (at most one read) and
+parsed when the connection can take more.
 """
 
 from __future__ import annotations
@@ -76,6 +82,15 @@ _Pending = asyncio.Future[Response]
 _SERVER_ERROR = Response(500, [], b"")
 
 
+_FEED_SLICE = 16384
+"""Bytes given to the parser at once: between slices the connection may stop (a read of tiny
+pipelined requests would otherwise be answered all at once, whatever the write buffer)."""
+_MAX_PENDING = 16
+"""Pipelined requests being answered at once; reading waits while this many are pending."""
+_MAX_TAIL = 65536
+"""Bytes kept after an upgrade request while it is decided; reading waits past this."""
+
+
 class _Abort(Exception):
     """Stops feeding the parser (body too large, header too large)."""
 
@@ -125,6 +140,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_limit",
         "_body_size",
         "_closing",
+        "_feeding",
         "_header_name",
         "_header_size",
         "_headers",
@@ -135,14 +151,17 @@ class HttpProtocol(asyncio.Protocol):
         "_parser",
         "_pending",
         "_raw_headers",
+        "_reading_paused",
         "_request_timeout",
         "_request_timer",
         "_router",
         "_secure",
         "_tail",
         "_too_large",
+        "_unparsed",
         "_upgrade",
         "_url",
+        "_write_paused",
         "peer",
         "transport",
     )
@@ -170,7 +189,12 @@ class HttpProtocol(asyncio.Protocol):
         self._upgrade: Request | None = None
         self._request_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._tail = b""
+        self._tail = bytearray()
+        self._unparsed: bytes | None = None
+        """Read and not yet parsed: the connection stopped (see ``_blocked``) mid-read."""
+        self._feeding = False
+        self._write_paused = False
+        self._reading_paused = False
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -199,16 +223,67 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._upgrade is not None:
             self._tail += data  # arrived while the upgrade is being decided
+            if len(self._tail) > _MAX_TAIL:
+                self._pause_reading()
             return
+        self._feed(data)
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: read no more requests until it does.
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._resume()
+
+    def _blocked(self) -> bool:
+        """Whether to stop parsing: answers pile up unread, or too many are being prepared."""
+        return self._write_paused or len(self._pending) >= _MAX_PENDING
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        """Parse what was kept and read again, if the connection can take more now."""
+        if self._feeding or self._closing or self._blocked():
+            return
+        data, self._unparsed = self._unparsed, None
+        if data is not None:
+            self._feed(data)
+        if self._reading_paused and not self._blocked() and self._unparsed is None:
+            self._reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` slice by slice, keeping the rest when the connection gets blocked."""
+        view = memoryview(data)
+        offset, size = 0, len(data)
+        self._feeding = True
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._start_upgrade(data[exc.args[0] :])
-        except _Abort:
-            pass
-        except httptools.HttpParserError as exc:
-            logger.info("bad HTTP request from %s: %s", self.peer, exc)
-            self._fail(400)
+            while offset < size and not self._closing and self._upgrade is None:
+                if self._blocked():
+                    self._unparsed = data[offset:]
+                    self._pause_reading()
+                    return
+                chunk = view[offset : offset + _FEED_SLICE]
+                try:
+                    self._parser.feed_data(chunk)
+                except httptools.HttpParserUpgrade as exc:
+                    self._start_upgrade(data[offset + exc.args[0] :])
+                    return
+                except _Abort:
+                    return
+                except httptools.HttpParserError as exc:
+                    logger.info("bad HTTP request from %s: %s", self.peer, exc)
+                    self._fail(400)
+                    return
+                offset += len(chunk)
+        finally:
+            self._feeding = False
 
     def eof_received(self) -> bool | None:
         # Like Node's HTTP server: a client that half-closes has gone; its pending requests abort.
@@ -343,6 +418,8 @@ class HttpProtocol(asyncio.Protocol):
             self._close_after_write()
         else:
             self._arm_idle()
+            if self._reading_paused:
+                self._resume()
 
     def _close_after_write(self) -> None:
         self._closing = True
@@ -397,7 +474,7 @@ class HttpProtocol(asyncio.Protocol):
             logger.info("upgrade request pipelined after other requests from %s", self.peer)
             self._fail(400)
             return
-        self._tail = tail
+        self._tail = bytearray(tail)
         try:
             result = self._router.handle_upgrade(request, self)
         except Exception:
@@ -437,4 +514,8 @@ class HttpProtocol(asyncio.Protocol):
         lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), self._url)]
         lines += [name + b": " + value for name, value in self._raw_headers]
         raw = b"\r\n".join(lines) + b"\r\n\r\n" + self._tail
+        self._tail = bytearray()
+        if self._reading_paused:  # the new protocol, set before the loop runs again, reads on
+            self._reading_paused = False
+            self.transport.resume_reading()
         return self.transport, raw
