@@ -25,6 +25,7 @@ from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
 
 if TYPE_CHECKING:
+    from .budget import WriteBudget
     from .session import Session
 
 __all__ = ["WebSocketTransport", "WriteBatch", "handshake"]
@@ -55,11 +56,13 @@ class WriteBatch:
     single message waits no longer than the callbacks already due.
     """
 
-    __slots__ = ("_dirty", "_handle")
+    __slots__ = ("_dirty", "_handle", "budget")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: WriteBudget | None = None) -> None:
         self._dirty: list[WebSocketTransport] = []
         self._handle: asyncio.Handle | None = None
+        self.budget = budget
+        """What the connections flushed here count in; enforced after a flush past its limit."""
 
     def add(self, ws: WebSocketTransport) -> None:
         """Flush ``ws`` at the end of this iteration."""
@@ -76,6 +79,9 @@ class WriteBatch:
                 ws._flush()
             except Exception:  # one broken transport must not stall the others
                 logger.exception("websocket write failed")
+        budget = self.budget
+        if budget is not None and budget.total > budget.limit:
+            budget.enforce()
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -84,6 +90,7 @@ class WebSocketTransport(asyncio.Protocol):
     __slots__ = (
         "_backlog",
         "_batch",
+        "_budget",
         "_buffered",
         "_close_timeout",
         "_close_timer",
@@ -129,7 +136,9 @@ class WebSocketTransport(asyncio.Protocol):
         self._out: bytes | bytearray | None = None
         """Bytes waiting for the batch's flush (in order, before anything written later)."""
         self._buffered = 0
-        """The socket's write buffer size after the last flush: it can only have shrunk since."""
+        """The socket's write buffer size after the last flush: it can only have shrunk since.
+        What this connection counts in the batch's budget."""
+        self._budget = self._batch.budget
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -209,6 +218,7 @@ class WebSocketTransport(asyncio.Protocol):
         """Drop the connection now: bytes not yet written are discarded, no close frame is sent
         and the TCP connection is reset (for a peer that stopped reading). Idempotent."""
         self._out = None  # the batch's flush then writes nothing for this connection
+        self._release()
         for timer in (self._close_timer, self._ping_timer):
             if timer is not None:
                 timer.cancel()
@@ -243,7 +253,31 @@ class WebSocketTransport(asyncio.Protocol):
             transport = self.transport
             if not transport.is_closing():
                 transport.write(out)
-                self._buffered = transport.get_write_buffer_size()
+                buffered = transport.get_write_buffer_size()
+                budget = self._budget
+                if budget is not None:
+                    budget.total += buffered - self._buffered
+                self._buffered = buffered
+
+    def _refresh_buffered(self) -> int:
+        """Account the socket's write buffer as it is now; returns it."""
+        buffered = self.transport.get_write_buffer_size()
+        budget = self._budget
+        if budget is not None:
+            budget.total += buffered - self._buffered
+        self._buffered = buffered
+        return buffered
+
+    def _release(self) -> None:
+        """Nothing of this connection is held any more (aborted or gone)."""
+        budget = self._budget
+        if budget is not None:
+            budget.total -= self._buffered
+        self._buffered = 0
+
+    def resume_writing(self) -> None:
+        # The socket drained below its low-water mark: the budget learns it without a flush.
+        self._refresh_buffered()
 
     def _expect_close(self) -> None:
         if self._close_timer is None and not self.transport.is_closing():
@@ -280,6 +314,8 @@ class WebSocketTransport(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._ping_timer = None
+        self._out = None
+        self._release()
         if self.protocol.state is not CLOSED:
             self.protocol.receive_eof()
         self._report()
