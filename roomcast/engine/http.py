@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol, cast
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httptools
 
-__all__ = ["Handler", "HttpProtocol", "Request", "Response", "Router"]
+__all__ = ["Handler", "HttpProtocol", "ProxyTrust", "Request", "Response", "Router"]
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -76,6 +77,53 @@ class Router(Protocol):
         self, request: Request, connection: HttpProtocol
     ) -> Response | Awaitable[Response | None] | None:
         """Answer an upgrade request, or take the transport over with ``connection.detach()``."""
+
+
+class ProxyTrust:
+    """The peers whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers are believed:
+    reverse proxies (uvicorn's ``--forwarded-allow-ips``).
+
+    ``allow`` is a comma-separated string or a list of IP addresses or networks
+    (``"10.0.0.0/8"``), ``"*"`` for any peer, or ``"unix:"`` for peers on a unix socket.
+    From a trusted peer, the client's address is the right-most ``X-Forwarded-For`` entry that
+    is not itself a trusted proxy (with ``"*"``: the left-most), its port 0, and
+    ``X-Forwarded-Proto: https`` (or ``wss``) marks the request secure. Other peers' headers are
+    ignored.
+    """
+
+    __slots__ = ("_any", "_networks", "_unix")
+
+    def __init__(self, allow: str | Iterable[str]) -> None:
+        items = allow.split(",") if isinstance(allow, str) else list(allow)
+        names = [item.strip() for item in items if item.strip()]
+        self._any = "*" in names
+        self._unix = self._any or "unix:" in names
+        self._networks = [
+            ipaddress.ip_network(name, strict=False) for name in names if name not in ("*", "unix:")
+        ]
+
+    def trusts(self, host: str | None) -> bool:
+        """Whether the peer at ``host`` (``None``: a unix socket) is a trusted proxy."""
+        if host is None:
+            return self._unix
+        if self._any:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def client(self, forwarded_for: str) -> str | None:
+        """The client's address in an ``X-Forwarded-For`` value (``None`` if there is none)."""
+        hosts = [host.strip() for host in forwarded_for.split(",") if host.strip()]
+        if not hosts:
+            return None
+        if not self._any:
+            for host in reversed(hosts):
+                if not self.trusts(host):
+                    return host
+        return hosts[0]
 
 
 _Pending = asyncio.Future[Response]
@@ -150,6 +198,7 @@ class HttpProtocol(asyncio.Protocol):
         "_max_header_size",
         "_parser",
         "_pending",
+        "_proxies",
         "_raw_headers",
         "_reading_paused",
         "_request_timeout",
@@ -158,6 +207,7 @@ class HttpProtocol(asyncio.Protocol):
         "_secure",
         "_tail",
         "_too_large",
+        "_trusted",
         "_unparsed",
         "_upgrade",
         "_url",
@@ -174,8 +224,12 @@ class HttpProtocol(asyncio.Protocol):
         request_timeout: float = 60.0,
         keep_alive_timeout: float = 5.0,
         secure: bool = False,
+        proxies: ProxyTrust | None = None,
     ) -> None:
         self._router = router
+        self._proxies = proxies
+        self._trusted = False
+        """The peer is a trusted proxy: its forwarding headers are believed."""
         self._max_header_size = max_header_size
         self._request_timeout = request_timeout
         self._keep_alive_timeout = keep_alive_timeout
@@ -216,6 +270,8 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peer = (str(peer[0]), int(peer[1]))
+        if self._proxies is not None:
+            self._trusted = self._proxies.trusts(self.peer[0] if self.peer else None)
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
@@ -357,14 +413,24 @@ class HttpProtocol(asyncio.Protocol):
     def _make_request(self) -> Request:
         url = self._url.decode("latin-1")
         parts = urlsplit(url)
+        headers = self._headers
+        remote, secure = self.peer, self._secure
+        if self._trusted:
+            assert self._proxies is not None
+            client = self._proxies.client(headers.get("x-forwarded-for", ""))
+            if client is not None:
+                remote = (client, 0)
+            proto = headers.get("x-forwarded-proto")
+            if proto:
+                secure = proto.split(",")[0].strip().lower() in ("https", "wss")
         return Request(
             method=self._parser.get_method().decode("ascii", "replace"),
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=self._headers,
+            headers=headers,
             body=b"".join(self._body),
-            remote_address=self.peer,
-            secure=self._secure,
+            remote_address=remote,
+            secure=secure,
             url=url,
             truncated=self._too_large,
         )
