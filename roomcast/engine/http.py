@@ -282,6 +282,9 @@ class HttpProtocol(asyncio.Protocol):
             if len(self._tail) > _MAX_TAIL:
                 self._pause_reading()
             return
+        if self._unparsed is not None:  # read after a pause (a transport may deliver one more)
+            self._unparsed += data
+            return
         self._feed(data)
 
     def pause_writing(self) -> None:
@@ -304,7 +307,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _resume(self) -> None:
         """Parse what was kept and read again, if the connection can take more now."""
-        if self._feeding or self._closing or self._blocked():
+        if self._feeding or self._closing or self._upgrade is not None or self._blocked():
             return
         data, self._unparsed = self._unparsed, None
         if data is not None:
