@@ -42,7 +42,10 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     remote_address: tuple[str, int] | None = None
+    """The TCP peer's ``(host, port)``; from a trusted proxy (see :class:`ProxyTrust`), the
+    client's address in ``X-Forwarded-For`` with port 0. ``None`` on a unix socket."""
     secure: bool = False
+    """Received over TLS (or, from a trusted proxy, ``X-Forwarded-Proto: https``)."""
     url: str = "/"
     """The raw request target, e.g. ``"/socket.io/?EIO=4&transport=polling"``."""
     truncated: bool = False
