@@ -101,6 +101,18 @@ def _parser() -> argparse.ArgumentParser:
         help="run N processes on the port (SO_REUSEPORT), sharing rooms through --redis-url "
         "(%(default)s)",
     )
+    serve.add_argument(
+        "--ssl-certfile", metavar="PEM", help="serve https:// and wss:// with this certificate"
+    )
+    serve.add_argument(
+        "--ssl-keyfile", metavar="PEM", help="the certificate's private key (default: in it)"
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma list of reverse proxy addresses (or '*') whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: none)",
+    )
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
     serve.add_argument(
@@ -184,6 +196,16 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"--workers {args.workers} needs --redis-url (or ${REDIS_ENV}): the workers "
             "share rooms through Redis"
         )
+    if args.ssl_keyfile and not args.ssl_certfile:
+        parser.error("--ssl-keyfile needs --ssl-certfile")
+    listen: dict[str, Any] = {"forwarded_allow_ips": args.forwarded_allow_ips}
+    if args.ssl_certfile:
+        from roomcast.engine.listener import tls_context
+
+        try:
+            listen["ssl"] = tls_context(args.ssl_certfile, args.ssl_keyfile)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            parser.error(f"cannot load the TLS certificate: {error}")
     if args.workers > 1 and args.worker_index is None:
         return _supervise(args)
     random_secret = False
@@ -210,7 +232,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
-        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
+        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None, listen))
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
@@ -238,6 +260,13 @@ def _supervise(args: argparse.Namespace) -> int:
     common = ["--host", args.host, "--port", str(port), "--path", args.path]
     common += ["--log-level", args.log_level, "--redis-url", args.redis_url]
     common += ["--workers", str(args.workers)]
+    for flag, value in (
+        ("--ssl-certfile", args.ssl_certfile),
+        ("--ssl-keyfile", args.ssl_keyfile),
+        ("--forwarded-allow-ips", args.forwarded_allow_ips),
+    ):
+        if value:
+            common += [flag, value]
     for origin in args.cors_origins or ():
         common += ["--cors-origin", origin]
     if args.app:
@@ -284,14 +313,17 @@ def _log_connections(io: Server) -> None:
     io.on("disconnect", disconnected)
 
 
-async def _run(io: Server, host: str, port: int, random_secret: str | None) -> None:
+async def _run(
+    io: Server, host: str, port: int, random_secret: str | None, listen: dict[str, Any]
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows
             loop.add_signal_handler(signum, stop.set)
-    await io.listen(host, port)
-    url = f"http://{_url_host(host)}:{io.listener.port}/"
+    await io.listen(host, port, **listen)
+    scheme = "https" if listen.get("ssl") else "http"
+    url = f"{scheme}://{_url_host(host)}:{io.listener.port}/"
     print(f"roomcast listening on {url}", flush=True)
     if random_secret is not None:
         _print_tokens(url, random_secret)

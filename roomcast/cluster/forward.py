@@ -21,6 +21,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Sequence
+from ssl import SSLContext
 
 from ..engine.http import HttpProtocol, Request, Response
 from ..engine.listener import Listener
@@ -73,10 +74,11 @@ class ForwardingListener(Listener):
         *,
         sock: socket.socket | None = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
-        """Serve on :attr:`sock` (the arguments are ignored: they describe that socket) and on
-        the unix socket ``own_path``."""
-        await super().start(sock=self.sock)
+        """Serve on :attr:`sock` (with ``ssl``, TLS; the other arguments are ignored: they
+        describe that socket) and on the unix socket ``own_path``."""
+        await super().start(sock=self.sock, ssl=ssl)
         await self.start_unix(self.own_path)
 
     # routing

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 from ..protocol.jsoncodec import dumps
+from .budget import WriteBudget
 from .cors import cors_headers, preflight
 from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
@@ -107,7 +108,9 @@ class Engine:
             "close": [],
         }
         self._websockets: set[WebSocketTransport] = set()
-        self._write_batch = WriteBatch()  # one flush per loop iteration for every WebSocket
+        self._budget = WriteBudget(options.max_write_buffer_total, self.sessions, self._websockets)
+        # one flush per loop iteration for every WebSocket
+        self._write_batch = WriteBatch(self._budget)
         self._closing = False
         self._full_logged = False
         self._idle: asyncio.Event | None = None
@@ -263,7 +266,7 @@ class Engine:
     ) -> Session:
         # 144 random bits, 24 URL-safe characters (Node's base64id has 120 bits, 20 characters)
         sid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
-        session = Session(sid, request, transport, self.options, self._session_closed)
+        session = Session(sid, request, transport, self.options, self._session_closed, self._budget)
         self.sessions[sid] = session
         upgrades = (
             ["websocket"]

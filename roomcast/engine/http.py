@@ -3,16 +3,23 @@
 It parses requests (keep-alive, pipelining: answers go out in request order), bounds the header
 size, the body size (per path, asked from the router) and the time a half-sent request may take,
 and hands WebSocket upgrade requests to the router, which may take the TCP transport over.
+
+Memory per connection stays bounded whatever the client sends: reading stops while the answers
+are not being read (the transport's write buffer is past its high-water mark), while
+``_MAX_PENDING`` answers are being prepared, and while more than ``_MAX_TAIL`` bytes wait for
+an upgrade to be decided; what was read and not yet parsed is kept (at most one read) and
+parsed when the connection can take more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol, cast
@@ -20,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httptools
 
-__all__ = ["Handler", "HttpProtocol", "Request", "Response", "Router"]
+__all__ = ["Handler", "HttpProtocol", "ProxyTrust", "Request", "Response", "Router"]
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -35,7 +42,10 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     remote_address: tuple[str, int] | None = None
+    """The TCP peer's ``(host, port)``; from a trusted proxy (see :class:`ProxyTrust`), the
+    client's address in ``X-Forwarded-For`` with port 0. ``None`` on a unix socket."""
     secure: bool = False
+    """Received over TLS (or, from a trusted proxy, ``X-Forwarded-Proto: https``)."""
     url: str = "/"
     """The raw request target, e.g. ``"/socket.io/?EIO=4&transport=polling"``."""
     truncated: bool = False
@@ -72,8 +82,64 @@ class Router(Protocol):
         """Answer an upgrade request, or take the transport over with ``connection.detach()``."""
 
 
+class ProxyTrust:
+    """The peers whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers are believed:
+    reverse proxies (uvicorn's ``--forwarded-allow-ips``).
+
+    ``allow`` is a comma-separated string or a list of IP addresses or networks
+    (``"10.0.0.0/8"``), ``"*"`` for any peer, or ``"unix:"`` for peers on a unix socket.
+    From a trusted peer, the client's address is the right-most ``X-Forwarded-For`` entry that
+    is not itself a trusted proxy (with ``"*"``: the left-most), its port 0, and
+    ``X-Forwarded-Proto: https`` (or ``wss``) marks the request secure. Other peers' headers are
+    ignored.
+    """
+
+    __slots__ = ("_any", "_networks", "_unix")
+
+    def __init__(self, allow: str | Iterable[str]) -> None:
+        items = allow.split(",") if isinstance(allow, str) else list(allow)
+        names = [item.strip() for item in items if item.strip()]
+        self._any = "*" in names
+        self._unix = self._any or "unix:" in names
+        self._networks = [
+            ipaddress.ip_network(name, strict=False) for name in names if name not in ("*", "unix:")
+        ]
+
+    def trusts(self, host: str | None) -> bool:
+        """Whether the peer at ``host`` (``None``: a unix socket) is a trusted proxy."""
+        if host is None:
+            return self._unix
+        if self._any:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def client(self, forwarded_for: str) -> str | None:
+        """The client's address in an ``X-Forwarded-For`` value (``None`` if there is none)."""
+        hosts = [host.strip() for host in forwarded_for.split(",") if host.strip()]
+        if not hosts:
+            return None
+        if not self._any:
+            for host in reversed(hosts):
+                if not self.trusts(host):
+                    return host
+        return hosts[0]
+
+
 _Pending = asyncio.Future[Response]
 _SERVER_ERROR = Response(500, [], b"")
+
+
+_FEED_SLICE = 16384
+"""Bytes given to the parser at once: between slices the connection may stop (a read of tiny
+pipelined requests would otherwise be answered all at once, whatever the write buffer)."""
+_MAX_PENDING = 16
+"""Pipelined requests being answered at once; reading waits while this many are pending."""
+_MAX_TAIL = 65536
+"""Bytes kept after an upgrade request while it is decided; reading waits past this."""
 
 
 class _Abort(Exception):
@@ -125,6 +191,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_limit",
         "_body_size",
         "_closing",
+        "_feeding",
         "_header_name",
         "_header_size",
         "_headers",
@@ -134,15 +201,20 @@ class HttpProtocol(asyncio.Protocol):
         "_max_header_size",
         "_parser",
         "_pending",
+        "_proxies",
         "_raw_headers",
+        "_reading_paused",
         "_request_timeout",
         "_request_timer",
         "_router",
         "_secure",
         "_tail",
         "_too_large",
+        "_trusted",
+        "_unparsed",
         "_upgrade",
         "_url",
+        "_write_paused",
         "peer",
         "transport",
     )
@@ -155,8 +227,12 @@ class HttpProtocol(asyncio.Protocol):
         request_timeout: float = 60.0,
         keep_alive_timeout: float = 5.0,
         secure: bool = False,
+        proxies: ProxyTrust | None = None,
     ) -> None:
         self._router = router
+        self._proxies = proxies
+        self._trusted = False
+        """The peer is a trusted proxy: its forwarding headers are believed."""
         self._max_header_size = max_header_size
         self._request_timeout = request_timeout
         self._keep_alive_timeout = keep_alive_timeout
@@ -170,7 +246,12 @@ class HttpProtocol(asyncio.Protocol):
         self._upgrade: Request | None = None
         self._request_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._tail = b""
+        self._tail = bytearray()
+        self._unparsed: bytes | None = None
+        """Read and not yet parsed: the connection stopped (see ``_blocked``) mid-read."""
+        self._feeding = False
+        self._write_paused = False
+        self._reading_paused = False
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -192,6 +273,8 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peer = (str(peer[0]), int(peer[1]))
+        if self._proxies is not None:
+            self._trusted = self._proxies.trusts(self.peer[0] if self.peer else None)
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
@@ -199,16 +282,70 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._upgrade is not None:
             self._tail += data  # arrived while the upgrade is being decided
+            if len(self._tail) > _MAX_TAIL:
+                self._pause_reading()
             return
+        if self._unparsed is not None:  # read after a pause (a transport may deliver one more)
+            self._unparsed += data
+            return
+        self._feed(data)
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: read no more requests until it does.
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._resume()
+
+    def _blocked(self) -> bool:
+        """Whether to stop parsing: answers pile up unread, or too many are being prepared."""
+        return self._write_paused or len(self._pending) >= _MAX_PENDING
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        """Parse what was kept and read again, if the connection can take more now."""
+        if self._feeding or self._closing or self._upgrade is not None or self._blocked():
+            return
+        data, self._unparsed = self._unparsed, None
+        if data is not None:
+            self._feed(data)
+        if self._reading_paused and not self._blocked() and self._unparsed is None:
+            self._reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` slice by slice, keeping the rest when the connection gets blocked."""
+        view = memoryview(data)
+        offset, size = 0, len(data)
+        self._feeding = True
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._start_upgrade(data[exc.args[0] :])
-        except _Abort:
-            pass
-        except httptools.HttpParserError as exc:
-            logger.info("bad HTTP request from %s: %s", self.peer, exc)
-            self._fail(400)
+            while offset < size and not self._closing and self._upgrade is None:
+                if self._blocked():
+                    self._unparsed = data[offset:]
+                    self._pause_reading()
+                    return
+                chunk = view[offset : offset + _FEED_SLICE]
+                try:
+                    self._parser.feed_data(chunk)
+                except httptools.HttpParserUpgrade as exc:
+                    self._start_upgrade(data[offset + exc.args[0] :])
+                    return
+                except _Abort:
+                    return
+                except httptools.HttpParserError as exc:
+                    logger.info("bad HTTP request from %s: %s", self.peer, exc)
+                    self._fail(400)
+                    return
+                offset += len(chunk)
+        finally:
+            self._feeding = False
 
     def eof_received(self) -> bool | None:
         # Like Node's HTTP server: a client that half-closes has gone; its pending requests abort.
@@ -282,14 +419,24 @@ class HttpProtocol(asyncio.Protocol):
     def _make_request(self) -> Request:
         url = self._url.decode("latin-1")
         parts = urlsplit(url)
+        headers = self._headers
+        remote, secure = self.peer, self._secure
+        if self._trusted:
+            assert self._proxies is not None
+            client = self._proxies.client(headers.get("x-forwarded-for", ""))
+            if client is not None:
+                remote = (client, 0)
+            proto = headers.get("x-forwarded-proto")
+            if proto:
+                secure = proto.split(",")[0].strip().lower() in ("https", "wss")
         return Request(
             method=self._parser.get_method().decode("ascii", "replace"),
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=self._headers,
+            headers=headers,
             body=b"".join(self._body),
-            remote_address=self.peer,
-            secure=self._secure,
+            remote_address=remote,
+            secure=secure,
             url=url,
             truncated=self._too_large,
         )
@@ -343,6 +490,8 @@ class HttpProtocol(asyncio.Protocol):
             self._close_after_write()
         else:
             self._arm_idle()
+            if self._reading_paused:
+                self._resume()
 
     def _close_after_write(self) -> None:
         self._closing = True
@@ -397,7 +546,7 @@ class HttpProtocol(asyncio.Protocol):
             logger.info("upgrade request pipelined after other requests from %s", self.peer)
             self._fail(400)
             return
-        self._tail = tail
+        self._tail = bytearray(tail)
         try:
             result = self._router.handle_upgrade(request, self)
         except Exception:
@@ -437,4 +586,8 @@ class HttpProtocol(asyncio.Protocol):
         lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), self._url)]
         lines += [name + b": " + value for name, value in self._raw_headers]
         raw = b"\r\n".join(lines) + b"\r\n\r\n" + self._tail
+        self._tail = bytearray()
+        if self._reading_paused:  # the new protocol, set before the loop runs again, reads on
+            self._reading_paused = False
+            self.transport.resume_reading()
         return self.transport, raw

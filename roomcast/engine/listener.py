@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
+from ssl import Purpose, SSLContext, create_default_context
 from types import TracebackType
 
 from .engine import Engine
-from .http import Handler, HttpProtocol, Request, Response
+from .http import Handler, HttpProtocol, ProxyTrust, Request, Response
 
-__all__ = ["Listener"]
+__all__ = ["Listener", "tls_context"]
 
 logger = logging.getLogger("roomcast.engine")
 
 _NOT_FOUND = b"Not Found"
 _DEFAULT_BODY_LIMIT = 1 << 20
+
+
+def tls_context(
+    certfile: str, keyfile: str | None = None, password: str | None = None
+) -> SSLContext:
+    """A server TLS context for :meth:`Listener.start` (``ssl=``): the certificate chain in
+    ``certfile`` (PEM), its private key in ``keyfile`` (default: in ``certfile`` too)."""
+    context = create_default_context(Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile, password)
+    return context
 
 
 class Listener:
@@ -25,6 +37,10 @@ class Listener:
     A route matches its method and path exactly and comes first (so ``/socket.io/socket.io.js``
     can be a route); an engine on ``"/socket.io/"`` serves every other URL starting with that
     path (like Node's engine.io). Anything else gets 404.
+
+    ``forwarded_allow_ips``: the reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed (see :class:`~roomcast.engine.http.ProxyTrust`); by
+    default none, and a request's ``remote_address`` is the TCP peer's.
     """
 
     def __init__(
@@ -33,6 +49,7 @@ class Listener:
         max_header_size: int = 16384,
         request_timeout: float = 60.0,
         keep_alive_timeout: float = 5.0,
+        forwarded_allow_ips: str | Iterable[str] | None = None,
     ) -> None:
         self.engines: list[tuple[str, Engine]] = []
         self._routes: dict[tuple[str, str], Handler] = {}
@@ -42,6 +59,10 @@ class Listener:
         self._max_header_size = max_header_size
         self._request_timeout = request_timeout
         self._keep_alive_timeout = keep_alive_timeout
+        self.proxies: ProxyTrust | None = (
+            ProxyTrust(forwarded_allow_ips) if forwarded_allow_ips is not None else None
+        )
+        """The trusted reverse proxies (set before connections arrive), or ``None``."""
 
     def mount(self, engine: Engine, path: str | None = None) -> None:
         """Serve ``engine`` on ``path`` (default: ``engine.options.path``)."""
@@ -94,12 +115,14 @@ class Listener:
 
     # life cycle
 
-    def _make_protocol(self) -> HttpProtocol:
+    def _make_protocol(self, secure: bool = False) -> HttpProtocol:
         protocol = _TrackedHttpProtocol(
             self,
             max_header_size=self._max_header_size,
             request_timeout=self._request_timeout,
             keep_alive_timeout=self._keep_alive_timeout,
+            secure=secure,
+            proxies=self.proxies,
         )
         self._connections.add(protocol)
         return protocol
@@ -111,22 +134,25 @@ class Listener:
         *,
         sock: socket.socket | None = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         """Listen on ``host:port`` (``port=0`` picks a free port, see :attr:`port`).
 
         With ``sock``, serve that bound TCP socket instead (``host``, ``port`` and
         ``reuse_port`` do not apply): e.g. one bound with ``SO_REUSEPORT`` beforehand, shared
         by several processes. ``reuse_port`` sets ``SO_REUSEPORT`` on the socket bound here.
+        With ``ssl`` (see :func:`tls_context`), serve HTTPS and WSS: requests are ``secure``.
         Call once; see :meth:`start_unix` for more sockets.
         """
         if self._server is not None:
             raise RuntimeError("listener already started")
         loop = asyncio.get_running_loop()
+        factory = functools.partial(self._make_protocol, ssl is not None)
         if sock is not None:
-            self._server = await loop.create_server(self._make_protocol, sock=sock)
+            self._server = await loop.create_server(factory, sock=sock, ssl=ssl)
         else:
             self._server = await loop.create_server(
-                self._make_protocol, host, port, reuse_address=True, reuse_port=reuse_port
+                factory, host, port, reuse_address=True, reuse_port=reuse_port, ssl=ssl
             )
 
     async def start_unix(self, path: str) -> None:
@@ -181,7 +207,9 @@ class _TrackedHttpProtocol(HttpProtocol):
 
     __slots__ = ("_listener",)
 
-    def __init__(self, listener: Listener, **kwargs: float | int) -> None:
+    def __init__(
+        self, listener: Listener, **kwargs: float | int | bool | ProxyTrust | None
+    ) -> None:
         super().__init__(listener, **kwargs)  # type: ignore[arg-type]
         self._listener = listener
 

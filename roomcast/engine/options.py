@@ -48,11 +48,16 @@ class EngineOptions:
     """How long a closing polling session waits for the GET that carries its close packet."""
     write_buffer_high_water: int = 1 << 20
     """Volatile messages are dropped while a session has more buffered bytes than this."""
-    max_write_buffer: int = 16 << 20
+    max_write_buffer: int = 4 << 20
     """A session with more buffered bytes than this is closed (``transport error``, description
     ``"write buffer full"``): a WebSocket client that stops reading, or a polling client that
     stops polling, cannot make the server's memory grow without bound. A WebSocket is then
     aborted (unsent bytes dropped, no close frame), not closed politely."""
+    max_write_buffer_total: int | None = 256 << 20
+    """The most bytes all sessions together may hold unsent (socket write buffers and polling
+    queues). Past it, the sessions with the largest backlog are cut off as with
+    ``max_write_buffer``, largest first, until the total is under it again: memory stays
+    bounded whatever the number of slow clients. ``None``: no server-wide limit."""
     max_connections: int | None = None
     """Most open sessions; a handshake past it gets HTTP 503 ``{"code":6,"message":"Too many
     connections"}`` (a WebSocket handshake: 503 ``Too many connections``). ``None``: no limit."""

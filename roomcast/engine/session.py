@@ -20,6 +20,7 @@ from .prepared import PreparedMessage
 from .reasons import FORCED_CLOSE, PARSE_ERROR, PING_TIMEOUT, TRANSPORT_CLOSE, TRANSPORT_ERROR
 
 if TYPE_CHECKING:
+    from .budget import WriteBudget
     from .options import EngineOptions
 
 __all__ = ["Session"]
@@ -68,6 +69,7 @@ class Session:
     """An Engine.IO session: a ``sid``, its current transport, heartbeat and outgoing queue."""
 
     __slots__ = (
+        "_budget",
         "_close_reason",
         "_close_timer",
         "_on_closed",
@@ -99,6 +101,7 @@ class Session:
         transport: Transport,
         options: EngineOptions,
         on_closed: Callable[[Session], None],
+        budget: WriteBudget | None = None,
     ) -> None:
         self.sid = sid
         self.request = request
@@ -118,6 +121,8 @@ class Session:
         self._close_reason = FORCED_CLOSE
         self._queue: list[str] = []
         self._queued_bytes = 0
+        self._budget = budget
+        """The engine's budget, counting ``_queued_bytes`` (the WebSocket counts its own)."""
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -329,7 +334,7 @@ class Session:
             polling.respond("1")
         polling.close()
         queue, self._queue = self._queue, []
-        self._queued_bytes = 0
+        self._drop_queue()
         for item in queue:
             if item[0] == "b":  # polling form of a binary message: base64
                 data = decode_packet(item).data
@@ -370,7 +375,11 @@ class Session:
 
     def _enqueue(self, item: str, *, flush: bool = True) -> None:
         self._queue.append(item)
-        self._queued_bytes += len(item)
+        size = len(item) if item.isascii() else len(item.encode())
+        self._queued_bytes += size
+        budget = self._budget
+        if budget is not None:
+            budget.total += size
         if flush:
             self._flush()
 
@@ -389,31 +398,52 @@ class Session:
             return
         limit = self._options.max_payload
         count = self._options.polling_max_packets or len(queue)
-        taken = size = 0
-        while taken < len(queue) and (
-            taken == 0 or (size + len(queue[taken]) + 1 <= limit and taken < count)
-        ):
-            size += len(queue[taken]) + 1
+        taken = size = 0  # in bytes, as the answer goes out (UTF-8)
+        while taken < len(queue) and taken < count:
+            item = queue[taken]
+            item_size = len(item) if item.isascii() else len(item.encode())
+            if taken and size + item_size + 1 > limit:
+                break
+            size += item_size + 1
             taken += 1
         parts = queue[:taken]
         del queue[:taken]
         self._queued_bytes -= size - taken
+        if self._budget is not None:
+            self._budget.total -= size - taken
         # Closing: like Node, the last queued packets go alone and the close packet waits for the
         # next GET (answered "6\x1e1" by _on_poll), so the client handles them before the close.
         transport.respond(SEPARATOR.join(parts))
         self._check_buffer()
 
     def _check_buffer(self) -> None:
-        """Past ``max_write_buffer``, drop every later send and end the session (``transport
-        error``, ``write buffer full``) once the current call (a broadcast loop) is over."""
+        """Past ``max_write_buffer``, cut the session off (see :meth:`_cut_off`); past the
+        engine's ``max_write_buffer_total``, have the budget enforced."""
         if self.write_buffer_size > self._options.max_write_buffer and self._state == _OPEN:
-            logger.info("session %s: write buffer full, closing", self.sid)
-            self._state = _CLOSING
-            self._close_reason = TRANSPORT_ERROR
-            self._queue.clear()
-            self._queued_bytes = 0
-            # The peer does not read: a close frame would only queue behind the full buffer.
-            self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full", True)
+            self._cut_off("write buffer full")
+        budget = self._budget
+        if budget is not None and budget.total > budget.limit:
+            budget.schedule()
+
+    def _cut_off(self, why: str) -> None:
+        """Drop every later send and what is unsent now, abort a WebSocket at once, and end
+        the session (``transport error``, ``write buffer full``) once the current call (a
+        broadcast loop) is over."""
+        logger.info("session %s: %s, closing", self.sid, why)
+        self._state = _CLOSING
+        self._close_reason = TRANSPORT_ERROR
+        self._queue.clear()
+        self._drop_queue()
+        # The peer does not read: a close frame would only queue behind the full buffer.
+        self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full", True)
+        if self._transport.name == "websocket":
+            self._transport.abort()  # its bytes leave the budget now, not next iteration
+
+    def _drop_queue(self) -> None:
+        """The polling queue was emptied (or handed over): its bytes leave the budget."""
+        if self._budget is not None:
+            self._budget.total -= self._queued_bytes
+        self._queued_bytes = 0
 
     # heartbeat
 
@@ -464,7 +494,7 @@ class Session:
         else:
             transport.close()
         self._queue.clear()
-        self._queued_bytes = 0
+        self._drop_queue()
         self._on_closed(self)
         callback, self.on_close = self.on_close, None
         self.on_message = None

@@ -25,6 +25,7 @@ from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
 
 if TYPE_CHECKING:
+    from .budget import WriteBudget
     from .session import Session
 
 __all__ = ["WebSocketTransport", "WriteBatch", "handshake"]
@@ -32,6 +33,18 @@ __all__ = ["WebSocketTransport", "WriteBatch", "handshake"]
 logger = logging.getLogger("roomcast.engine")
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
+
+class _ServerProtocol(ServerProtocol):
+    """websockets' server protocol, failing connections with a bare close code.
+
+    websockets puts its diagnosis in the close reason (``frame with 102 bytes exceeds limit of
+    100 bytes``); Node's ``ws`` sends the code alone, and so do we: the reason is logged, never
+    sent (a client learns nothing of the server's internals or limits from it).
+    """
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        super().fail(code)
 
 
 class WriteBatch:
@@ -43,11 +56,13 @@ class WriteBatch:
     single message waits no longer than the callbacks already due.
     """
 
-    __slots__ = ("_dirty", "_handle")
+    __slots__ = ("_dirty", "_handle", "budget")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: WriteBudget | None = None) -> None:
         self._dirty: list[WebSocketTransport] = []
         self._handle: asyncio.Handle | None = None
+        self.budget = budget
+        """What the connections flushed here count in; enforced after a flush past its limit."""
 
     def add(self, ws: WebSocketTransport) -> None:
         """Flush ``ws`` at the end of this iteration."""
@@ -64,6 +79,9 @@ class WriteBatch:
                 ws._flush()
             except Exception:  # one broken transport must not stall the others
                 logger.exception("websocket write failed")
+        budget = self.budget
+        if budget is not None and budget.total > budget.limit:
+            budget.enforce()
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -72,6 +90,7 @@ class WebSocketTransport(asyncio.Protocol):
     __slots__ = (
         "_backlog",
         "_batch",
+        "_budget",
         "_buffered",
         "_close_timeout",
         "_close_timer",
@@ -117,7 +136,9 @@ class WebSocketTransport(asyncio.Protocol):
         self._out: bytes | bytearray | None = None
         """Bytes waiting for the batch's flush (in order, before anything written later)."""
         self._buffered = 0
-        """The socket's write buffer size after the last flush: it can only have shrunk since."""
+        """The socket's write buffer size after the last flush: it can only have shrunk since.
+        What this connection counts in the batch's budget."""
+        self._budget = self._batch.budget
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -197,6 +218,7 @@ class WebSocketTransport(asyncio.Protocol):
         """Drop the connection now: bytes not yet written are discarded, no close frame is sent
         and the TCP connection is reset (for a peer that stopped reading). Idempotent."""
         self._out = None  # the batch's flush then writes nothing for this connection
+        self._release()
         for timer in (self._close_timer, self._ping_timer):
             if timer is not None:
                 timer.cancel()
@@ -231,7 +253,31 @@ class WebSocketTransport(asyncio.Protocol):
             transport = self.transport
             if not transport.is_closing():
                 transport.write(out)
-                self._buffered = transport.get_write_buffer_size()
+                buffered = transport.get_write_buffer_size()
+                budget = self._budget
+                if budget is not None:
+                    budget.total += buffered - self._buffered
+                self._buffered = buffered
+
+    def _refresh_buffered(self) -> int:
+        """Account the socket's write buffer as it is now; returns it."""
+        buffered = self.transport.get_write_buffer_size()
+        budget = self._budget
+        if budget is not None:
+            budget.total += buffered - self._buffered
+        self._buffered = buffered
+        return buffered
+
+    def _release(self) -> None:
+        """Nothing of this connection is held any more (aborted or gone)."""
+        budget = self._budget
+        if budget is not None:
+            budget.total -= self._buffered
+        self._buffered = 0
+
+    def resume_writing(self) -> None:
+        # The socket drained below its low-water mark: the budget learns it without a flush.
+        self._refresh_buffered()
 
     def _expect_close(self) -> None:
         if self._close_timer is None and not self.transport.is_closing():
@@ -268,6 +314,8 @@ class WebSocketTransport(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._ping_timer = None
+        self._out = None
+        self._release()
         if self.protocol.state is not CLOSED:
             self.protocol.receive_eof()
         self._report()
@@ -307,7 +355,7 @@ class WebSocketTransport(asyncio.Protocol):
                 text = data.decode()
             except UnicodeDecodeError:
                 logger.info("session %s: invalid UTF-8 in a text frame", session.sid)
-                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                self.protocol.fail(CloseCode.INVALID_DATA)
                 self._write()
                 self._expect_close()
                 self._report(TRANSPORT_ERROR, "invalid UTF-8")
@@ -351,7 +399,7 @@ def handshake(
     when websockets refused the handshake (its HTTP answer is written and the socket closed).
     Frames that followed the request are handled by :meth:`WebSocketTransport.start`.
     """
-    protocol = ServerProtocol(
+    protocol = _ServerProtocol(
         extensions=[ServerPerMessageDeflateFactory()] if compression else None,
         max_size=max_payload,
     )

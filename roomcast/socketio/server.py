@@ -8,11 +8,13 @@ import inspect
 import logging
 import re
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from ssl import SSLContext
 from typing import Any, TypeVar
 
 from ..engine.cors import CorsOptions
 from ..engine.engine import Engine
+from ..engine.http import ProxyTrust
 from ..engine.listener import Listener
 from ..engine.reasons import SERVER_SHUTTING_DOWN
 from ..engine.session import Session
@@ -228,24 +230,42 @@ class Server(Broadcasts):
             for nsp in list(self._nsps.values()):
                 await nsp.adapter.init()
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Listener:
-        """Start listening on ``host:port`` (``0``: any free port, see ``io.listener.port``)."""
+    async def listen(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl: SSLContext | None = None,
+        forwarded_allow_ips: str | Iterable[str] | None = None,
+    ) -> Listener:
+        """Start listening on ``host:port`` (``0``: any free port, see ``io.listener.port``).
+
+        ``ssl`` (see :func:`~roomcast.engine.listener.tls_context`): serve ``https://`` and
+        ``wss://``. ``forwarded_allow_ips``: the reverse proxies whose ``X-Forwarded-For`` gives
+        ``socket.handshake.address`` (see :class:`~roomcast.engine.http.ProxyTrust`).
+        """
         await self._start()
         listener = self.listener
-        await listener.start(host, port)
+        if forwarded_allow_ips is not None:
+            listener.proxies = ProxyTrust(forwarded_allow_ips)
+        await listener.start(host, port, ssl=ssl)
         return listener
 
     @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Server]:
-        """``async with io.serve(host, port):`` listen, then close gracefully on exit."""
-        await self.listen(host, port)
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 0, **options: Any
+    ) -> AsyncIterator[Server]:
+        """``async with io.serve(host, port):`` listen (``options`` as :meth:`listen`), then
+        close gracefully on exit."""
+        await self.listen(host, port, **options)
         try:
             yield self
         finally:
             await self.close()
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Serve until SIGINT or SIGTERM, then close gracefully (blocking)."""
+    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking); ``options`` as
+        :meth:`listen` (``ssl``, ``forwarded_allow_ips``)."""
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -253,8 +273,9 @@ class Server(Broadcasts):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            async with self.serve(host, port):
-                logger.info("serving on http://%s:%d", host, self.listener.port)
+            async with self.serve(host, port, **options):
+                scheme = "https" if options.get("ssl") else "http"
+                logger.info("serving on %s://%s:%d", scheme, host, self.listener.port)
                 await stop.wait()
                 logger.info("shutting down")
 

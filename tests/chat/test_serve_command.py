@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import socketio
 
+from tests.certs import self_signed
 from tests.conftest import ROOT
 
 from .conftest import WAIT, ChatClient
@@ -148,3 +150,32 @@ async def test_serve_runs_an_app_given_as_module_attribute(
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
     assert process.stderr is not None
     assert "connected" in (await process.stderr.read()).decode()
+
+
+async def test_serve_over_tls_behind_a_trusted_proxy(
+    serve: Starter, port: int, tmp_path: Path
+) -> None:
+    certfile, keyfile = self_signed(tmp_path)
+    process = await serve(
+        "tests.chat.example_app:io",
+        "--ssl-certfile", certfile, "--ssl-keyfile", keyfile,
+        "--forwarded-allow-ips", "127.0.0.1",
+        env={"ROOMCAST_JWT_SECRET": SECRET},
+    )  # fmt: skip
+    assert (await read_line(process)) == f"roomcast listening on https://127.0.0.1:{port}/"
+    for transports in (["polling"], ["websocket"]):
+        client = socketio.AsyncClient(ssl_verify=False)  # the Node test checks the certificate
+        await client.connect(
+            f"https://127.0.0.1:{port}",
+            auth={"token": user_token("1", "Ann")},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+            transports=transports,
+            wait_timeout=WAIT,
+        )
+        assert await client.call("shout", "hi", timeout=WAIT) == "HI"
+        await client.disconnect()
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
+    assert process.stderr is not None
+    log = (await process.stderr.read()).decode()
+    assert log.count("connected from 203.0.113.7") == 2, log

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 from roomcast.engine.engine import Engine
+from roomcast.engine.http import HttpProtocol, Request
 from roomcast.engine.listener import Listener
 
-from .conftest import TIMEOUT, EchoServer, handshake, open_data, polling, recv, ws_connect
+from .conftest import (
+    TIMEOUT,
+    EchoServer,
+    MakeServer,
+    handshake,
+    open_data,
+    polling,
+    recv,
+    until,
+    ws_connect,
+)
 
 
 @pytest.fixture
@@ -143,6 +156,96 @@ async def test_pipelined_requests_answered_in_order(
     statuses = re.findall(rb"HTTP/1\.1 (\d{3})", answer)
     assert statuses == [b"200", b"200", b"404"]
     assert answer.index(b"\r\n\r\nok") < answer.index(b"4one\x1e4two") < answer.index(b"Not Found")
+    await still_works(bystander, server)
+
+
+async def unread_connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client socket with a small receive buffer: its kernel takes little of what it is sent."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return await asyncio.open_connection(sock=sock)
+
+
+def only_connection(listener: Listener) -> HttpProtocol:
+    (connection,) = listener._connections
+    return connection
+
+
+async def test_pipelined_requests_from_a_client_that_does_not_read(
+    server: EchoServer, bystander: ClientConnection
+) -> None:
+    count = 60_000  # 1 MiB of requests, ~10 MB of answers: more than the kernel buffers hold
+    reader, writer = await unread_connection(server.port)
+    writer.write(b"GET / HTTP/1.1\r\n\r\n" * count)
+    await until(lambda: len(server.listener._connections) == 1)
+    connection = only_connection(server.listener)
+    transport = connection.transport
+    assert transport is not None
+    # The server stops reading requests once the answers pile up unread.
+    await until(lambda: transport.get_write_buffer_size() > 2 << 20 or not transport.is_reading())
+    assert transport.get_write_buffer_size() < 1 << 20
+    await still_works(bystander, server)
+    # Every request is answered, in order, once the client reads.
+    data = bytearray(await asyncio.wait_for(reader.readuntil(b"\r\n\r\nNot Found"), TIMEOUT))
+    size = len(data)
+    while len(data) < size * count:
+        data += await asyncio.wait_for(reader.read(1 << 20), TIMEOUT)
+    assert len(data) == size * count
+    assert data.count(b"HTTP/1.1 404 Not Found\r\n") == count
+    writer.close()
+
+
+async def test_bytes_after_an_upgrade_request_are_bounded(
+    make_server: MakeServer, bystander: ClientConnection
+) -> None:
+    decided = asyncio.Event()
+
+    async def allow(request: Request) -> bool:
+        if "ok" in request.query:
+            await decided.wait()
+        return request.query.get("ok") != "0"
+
+    server = await make_server(allow_request=allow)
+    upgrade = (
+        "GET /engine.io/?EIO=4&transport=websocket&ok={} HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    # Refused: 4 MiB sent while allow_request runs are not all held by the server.
+    reader, writer = await unread_connection(server.port)
+    writer.write(upgrade.format(0).encode() + b"x" * (4 << 20))
+    await until(lambda: len(server.listener._connections) == 1)
+    connection = only_connection(server.listener)
+    assert connection.transport is not None
+    transport = connection.transport
+    await until(lambda: len(connection._tail) > 1 << 20 or not transport.is_reading())
+    assert len(connection._tail) < 512 << 10
+    decided.set()
+    await until(lambda: not server.listener._connections)
+    writer.close()
+    # Accepted: a message that came while reading was paused reaches the session.
+    decided.clear()
+    reader, writer = await unread_connection(server.port)
+    message = "4" + "y" * 200_000
+    frame = Frame(Opcode.TEXT, message.encode()).serialize(mask=True)
+    writer.write(upgrade.format(1).encode() + frame)
+    await until(lambda: len(server.listener._connections) == 1)
+    connection = only_connection(server.listener)
+    assert connection.transport is not None
+    transport = connection.transport
+    await until(lambda: not transport.is_reading())
+    decided.set()
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    await asyncio.wait_for(server.connected.get(), TIMEOUT)
+    echo = b"\x81\x7f" + len(message).to_bytes(8, "big") + message.encode()
+    data = b""
+    while not data.endswith(echo):
+        chunk = await asyncio.wait_for(reader.read(1 << 20), TIMEOUT)
+        assert chunk
+        data += chunk
+    writer.close()
     await still_works(bystander, server)
 
 

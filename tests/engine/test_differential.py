@@ -8,11 +8,13 @@ replaced by ``<sid>``; the transcripts of both servers must be equal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
 
 from roomcast.engine.cors import CorsOptions
 from roomcast.engine.http import Request
@@ -279,6 +281,36 @@ async def websocket(t: Target, http: httpx.AsyncClient) -> None:
             t.log(f"{label}: {exc.response.status_code} {exc.response.body!r}")
 
 
+async def websocket_close_frames(t: Target, http: httpx.AsyncClient) -> None:
+    """The close frame (code and reason) each way of breaking a WebSocket gets back."""
+    frames: list[tuple[str, bytes | str]] = [
+        ("oversized", Frame(Opcode.TEXT, b"4" + b"x" * 1_000_001).serialize(mask=True)),
+        (
+            "oversized fragments",
+            Frame(Opcode.TEXT, b"4" + b"x" * 600_000, fin=False).serialize(mask=True)
+            + Frame(Opcode.CONT, b"x" * 600_000).serialize(mask=True),
+        ),
+        ("invalid UTF-8", Frame(Opcode.TEXT, b"4\xff").serialize(mask=True)),
+        ("reserved opcode", b"\x83\x82abcdhi"),
+        ("unmasked", b"\x81\x024x"),
+        ("client close", Frame(Opcode.CLOSE, b"\x0f\xa0bye").serialize(mask=True)),
+        ("server close", "4close"),
+    ]
+    for label, data in frames:
+        ws = await ws_connect(t.url)
+        opened = await recv(ws)
+        t.sids.append(str(open_data(str(opened))["sid"]))
+        if isinstance(data, str):
+            await ws.send(data)
+        else:
+            ws.transport.write(data)
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await recv(ws)
+        close = ws.protocol.close_rcvd
+        t.log(f"{label}: {close.code if close else None} {close.reason if close else None!r}")
+
+
 SCENARIOS: list[Scenario] = [
     errors,
     echo,
@@ -294,6 +326,7 @@ SCENARIOS: list[Scenario] = [
     upgrade,
     close_during_upgrade,
     websocket,
+    websocket_close_frames,
 ]
 
 

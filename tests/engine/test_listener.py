@@ -194,3 +194,41 @@ async def test_start_on_a_given_socket_and_a_unix_socket(port: int) -> None:
         _ = listener.port
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+@pytest.mark.parametrize(
+    ("allow", "forwarded_for", "address"),
+    [
+        (None, "203.0.113.7", "127.0.0.1"),  # no proxy trusted: the header is ignored
+        ("10.0.0.1", "203.0.113.7", "127.0.0.1"),  # the peer is not a trusted proxy
+        ("*", "203.0.113.7, 10.0.0.1", "203.0.113.7"),  # any peer: the left-most entry
+        ("127.0.0.0/8, 10.0.0.0/8", "198.51.100.1, 203.0.113.7, 10.0.0.1", "203.0.113.7"),
+        ("127.0.0.1", "", "127.0.0.1"),  # a trusted proxy that names no client
+    ],
+)
+async def test_forwarded_for_from_trusted_proxies(
+    port: int, allow: str | None, forwarded_for: str, address: str
+) -> None:
+    seen: list[tuple[str, int] | None] = []
+
+    def allow_request(request: Request) -> bool:
+        seen.append(request.remote_address)
+        return True
+
+    listener = Listener(forwarded_allow_ips=allow)
+    listener.mount(Engine(path="/engine.io/", allow_request=allow_request))
+    await listener.start("127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            url = f"http://127.0.0.1:{port}/engine.io/"
+            await handshake(http, url)  # no header at all
+            response = await http.get(
+                url,
+                params={"EIO": "4", "transport": "polling"},
+                headers={"x-forwarded-for": forwarded_for},
+            )
+            assert response.status_code == 200
+        assert seen[0] is not None and seen[0][0] == "127.0.0.1"
+        assert seen[1] is not None and seen[1][0] == address
+    finally:
+        await listener.close(timeout=0.2)

@@ -95,6 +95,53 @@ async def test_queue_split_at_max_payload(make_server: MakeServer, http: httpx.A
     assert texts == ["4" + f"{i}" * 30 for i in range(10)]
 
 
+async def test_queue_split_at_max_payload_bytes_not_characters(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
+    server = await make_server(max_payload=100)
+    sid = await handshake(http, server.url)
+    session = server.sessions[sid]
+    for _ in range(6):
+        session.send("\u20ac" * 15)  # 15 characters, 45 bytes in UTF-8
+    texts: list[str] = []
+    while len(texts) < 6:
+        response = await http.get(server.url, params=polling(sid))
+        assert len(response.content) <= 100
+        texts += response.text.split("\x1e")
+    assert texts == ["4" + "\u20ac" * 15] * 6
+
+
+async def test_queue_limit_counts_bytes(make_server: MakeServer, http: httpx.AsyncClient) -> None:
+    server = await make_server(max_write_buffer=3000)
+    sid = await handshake(http, server.url)
+    session = server.sessions[sid]
+    session.send("\u20ac" * 600)  # 1,801 bytes queued (601 characters)
+    assert not session.closed
+    session.send("\u20ac" * 600)  # 3,602 bytes: past the limit
+    assert session.closed
+    reason, description = await asyncio.wait_for(server.closed[sid], TIMEOUT)
+    assert (reason, description) == ("transport error", "write buffer full")
+
+
+async def test_server_budget_cuts_the_largest_queue_first(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
+    server = await make_server(max_write_buffer_total=10_000)
+    a, b, c = [server.sessions[await handshake(http, server.url)] for _ in range(3)]
+    for session, size in ((a, 4000), (b, 3000), (c, 2000)):
+        session.send("x" * (size - 1))  # "4" + text: the clients do not poll
+    assert server.engine._budget.total == 9000  # within the budget: nobody is cut off
+    c.send("x" * 1999)  # 11,000: past it
+    reason = await asyncio.wait_for(server.closed[a.sid], TIMEOUT)
+    assert reason == ("transport error", "write buffer full")
+    assert not (b.closed or c.closed)
+    assert server.engine._budget.total == 7000
+    for session in (b, c):
+        texts = (await http.get(server.url, params=polling(session.sid))).text
+        assert texts.startswith("4xxx")
+    assert server.engine._budget.total == 0
+
+
 async def test_close_packet_from_client(server: EchoServer, http: httpx.AsyncClient) -> None:
     sid = await handshake(http, server.url)
     post = await http.post(server.url, params=polling(sid), content="1")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
+
+from roomcast.engine.prepared import PreparedMessage
 
 from .conftest import (
     TIMEOUT,
@@ -111,6 +115,7 @@ async def test_oversized_message(make_server: MakeServer) -> None:
     with pytest.raises(ConnectionClosed):
         await recv(ws)
     assert ws.close_code == 1009
+    assert ws.close_reason == ""  # like Node: the server's limit is not told
     assert await server.close_reason(sid) == "transport error"
 
 
@@ -195,6 +200,61 @@ async def test_graceful_shutdown(make_server: MakeServer) -> None:
     assert not server.engine.sessions
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+UPGRADE = (
+    b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def stalled_reader(port: int) -> socket.socket:
+    """A WebSocket client that opens a session and then never reads (a small receive buffer:
+    its kernel takes little of what the server sends)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, UPGRADE)
+    return sock
+
+
+async def test_stalled_readers_held_within_the_server_budget(
+    make_server: MakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roomcast.engine")
+    budget = 4 << 20
+    server = await make_server(max_write_buffer=64 << 20, max_write_buffer_total=budget)
+    readers = [await stalled_reader(server.port) for _ in range(200)]
+    await until(lambda: len(server.engine.sessions) == 200)
+    sessions = list(server.engine.sessions.values())
+    for ws in server.engine._websockets:
+        # Linux grows a loopback socket's send buffer to 4 MB, all of it out of the server's
+        # sight: keep what the kernel takes small, so the burst piles up in the server.
+        ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    message = PreparedMessage(["x" * 2000])
+    held_most = 0
+    for _ in range(50):  # a burst of 500 messages of 2 KB to each: 200 MB owed in all
+        for _ in range(10):
+            for session in sessions:
+                session.send_prepared(message)
+        await asyncio.sleep(0)  # the write batch goes out
+        held = sum(ws.write_buffer_size for ws in server.engine._websockets)
+        held_most = max(held_most, held)
+    assert held_most <= budget
+    cut = [session for session in sessions if session.closed]
+    assert cut  # the budget, not the per-connection limit, cut them off
+    for session in cut:
+        assert (await asyncio.wait_for(server.closed[session.sid], TIMEOUT)) == (
+            "transport error",
+            "write buffer full",
+        )
+    logged = [r for r in caplog.records if "write buffer full" in r.getMessage()]
+    assert len(logged) == len(cut)  # once each
+    for sock in readers:
+        sock.close()
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -92,3 +92,62 @@ async def test_slow_consumer_cut_off_others_get_everything(
     await no_leftovers(io)
     assert set(reasons) - {"slow"} == set(progress)
     await io.close()
+
+
+async def test_server_budget_cuts_off_the_stalled_reader_only(
+    port: int, node: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 1 stalled reader among 50, 5,000 broadcasts of 2 KB: 10 MB owed to each. The per-
+    # connection limit is out of the way; the server-wide budget alone must cut the stalled one
+    # (the largest backlog) and nobody else.
+    caplog.set_level(logging.INFO, logger="roomcast.engine")
+    readers, messages, window = 49, 5_000, 100
+    io = Server(
+        max_write_buffer=64 << 20, max_write_buffer_total=4 << 20, websocket_close_timeout=3600
+    )
+    progress: dict[str, int] = {}
+    changed = asyncio.Event()
+    reasons: dict[str, str] = {}
+
+    @io.on("connection")
+    def connected(socket: Socket) -> None:
+        if not socket.handshake.auth.get("slow"):
+            progress[socket.id] = 0
+
+    @io.on("progress")
+    def on_progress(socket: Socket, count: int) -> None:
+        progress[socket.id] = count
+        changed.set()
+
+    @io.on("disconnect")
+    def disconnected(socket: Socket, reason: str) -> None:
+        reasons["slow" if socket.handshake.auth.get("slow") else socket.id] = reason
+
+    await io.listen("127.0.0.1", port)
+    clients = await NodeClients.start(
+        node, mode="fanout", url=f"http://127.0.0.1:{port}", clients=readers, every=100
+    )
+    pad = "x" * 2000
+    try:
+        assert await clients.result() == {"ready": readers + 1}
+        for seq in range(messages):
+            if seq % 100 == 0 and seq >= window:
+                while min(progress.values()) < seq - window:
+                    changed.clear()
+                    await asyncio.wait_for(changed.wait(), WAIT)
+            io.emit("m", seq, pad)
+            if seq % 10 == 9:
+                await asyncio.sleep(0)  # let the write batch go out
+        io.emit("end", messages)
+        result: dict[str, Any] = await clients.result(timeout=60)
+    finally:
+        await clients.stop()
+    assert result["counts"] == [messages] * readers
+    assert result["ordered"]
+    assert result["slow"]["count"] < messages
+    assert result["slow"]["end"] == {"packet": None, "code": 1006}
+    assert reasons["slow"] == "transport error"
+    cut_off = [r.getMessage() for r in caplog.records if "write buffer full" in r.getMessage()]
+    assert len(cut_off) == 1, cut_off
+    await no_leftovers(io)
+    await io.close()
