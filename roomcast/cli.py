@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"HMAC secret of the chat's tokens (default: ${SECRET_ENV}, else a random one)",
     )
     serve.add_argument(
+        "--require-expiry",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refuse chat tokens without an exp claim (default: on; --no-require-expiry to "
+        "admit tokens that never expire)",
+    )
+    serve.add_argument(
         "--cors-origin",
         action="append",
         dest="cors_origins",
@@ -144,6 +151,12 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"give --secret or set {SECRET_ENV}: the secret the server checks tokens with")
     expires = None if args.expires == "never" else _duration(parser, args.expires)
     print(make_token(args.secret, args.user_id, args.name, expires))
+    if expires is None:
+        print(
+            "roomcast token: this token has no exp claim, it never expires: the chat "
+            "(roomcast serve) refuses it unless started with --no-require-expiry",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -202,7 +215,8 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         cors: str | list[str] | None = args.cors_origins
         if cors == ["*"]:
             cors = "*"
-        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path)
+        require = ("exp",) if args.require_expiry else ()
+        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path, require=require)
     if args.redis_url:
         from roomcast.rooms.redis import redis_adapter
 
@@ -238,6 +252,8 @@ def _supervise(args: argparse.Namespace) -> int:
     common = ["--host", args.host, "--port", str(port), "--path", args.path]
     common += ["--log-level", args.log_level, "--redis-url", args.redis_url]
     common += ["--workers", str(args.workers)]
+    if not args.require_expiry:
+        common.append("--no-require-expiry")
     for origin in args.cors_origins or ():
         common += ["--cors-origin", origin]
     if args.app:

@@ -70,3 +70,15 @@ def test_serve_factory_is_called() -> None:
     from roomcast.engine.server import Server
 
     assert isinstance(_load_app("roomcast.engine.server:Server", factory=True), Server)
+
+
+def test_token_that_never_expires_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["token", "--id", "7", "--name", "Ann", "--secret", SECRET, "--expires", "never"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "exp" not in jwt.decode(out.strip(), SECRET, algorithms=["HS256"])
+    assert "never expires" in err and "--no-require-expiry" in err
+    assert main(["token", "--id", "7", "--name", "Ann", "--secret", SECRET]) == 0
+    assert capsys.readouterr().err == ""

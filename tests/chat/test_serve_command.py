@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from tests.conftest import ROOT
@@ -148,3 +149,22 @@ async def test_serve_runs_an_app_given_as_module_attribute(
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
     assert process.stderr is not None
     assert "connected" in (await process.stderr.read()).decode()
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["default", "no-require-expiry"])
+async def test_serve_refuses_tokens_that_never_expire_unless_told(
+    serve: Starter, clients: Callable[[], ChatClient], port: int, allow: bool
+) -> None:
+    flags = ["--no-require-expiry"] if allow else []
+    process = await serve(*flags, env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    forever = jwt.encode({"id": "1", "name": "Ann"}, SECRET, algorithm="HS256")
+    url = f"http://127.0.0.1:{port}"
+    if allow:
+        client = clients()
+        await client.connect(url, forever)
+        assert await client.call("join", "lobby") == {"status": "ok"}
+    else:
+        assert await clients().refusal(url, forever) == "jwt has no exp"
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
