@@ -112,6 +112,17 @@ async def test_listener_routes_and_cors_origins() -> None:
             assert "access-control-allow-origin" not in other.headers
 
 
+async def test_empty_cors_origins_allow_no_origin() -> None:
+    io = Server(cors_origins=[])
+    async with io.serve("127.0.0.1", 0), httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.get(
+            url_of(io) + "/socket.io/?EIO=4&transport=polling",
+            headers={"Origin": "http://evil.example"},
+        )
+        assert opened.status_code == 200
+        assert "access-control-allow-origin" not in opened.headers
+
+
 async def test_serve_closes_sockets_on_exit() -> None:
     io = Server()
     reasons: asyncio.Queue[str] = asyncio.Queue()
