@@ -35,6 +35,7 @@ lint:
 
 typecheck:
 	$(VENV)/bin/mypy --strict roomcast
+	bash scripts/mypy-without-orjson.sh $(VENV)
 
 pytest:
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

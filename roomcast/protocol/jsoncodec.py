@@ -165,9 +165,10 @@ except ImportError:
 
 else:
     BACKEND = "orjson"
-    _orjson_dumps = orjson.dumps
-    _orjson_loads = orjson.loads
-    _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    # Typed here, so that mypy gives the same answers whether orjson is installed or not.
+    _orjson_dumps: Callable[[Any, Default, int], bytes] = orjson.dumps
+    _orjson_loads: Callable[[str | bytes], Any] = orjson.loads
+    _OPTIONS: int = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
     def dumps(obj: Any) -> str:
         """Serialize ``obj`` to compact JSON text, the way ``JSON.stringify`` would.
