@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from roomcast.apps.files import CLIENT_FILES, ClientFiles, StaticFile
+from roomcast.apps.files import StaticFile
 from roomcast.auth.jwt import jwt_auth
 from roomcast.engine.errors import ConnectionRefused
 from roomcast.engine.server import Server
@@ -206,14 +206,12 @@ def create_app(
 
 
 def add_routes(io: Server, path: str) -> None:
-    """Serve the page on ``/`` and the official client under the engine ``path``."""
+    """Serve the page on ``/`` (the Server serves the official client under ``path``)."""
     path = "/" + path.strip("/") + "/"
     listener = io.listener
     replace = {} if path == DEFAULT_PATH else {DEFAULT_PATH: path}
     listener.route("GET", "/", StaticFile("index.html", replace))
     listener.route("GET", "/index.html", StaticFile("index.html", replace))
-    for name in ("chat.css", "chat.js"):
+    for name in ("chat.css", "chat.js", "favicon.svg"):
         listener.route("GET", "/" + name, StaticFile(name))
-    client = ClientFiles()
-    for name in CLIENT_FILES:
-        listener.route("GET", path + name, client.handler(name))
+    listener.route("GET", "/favicon.ico", StaticFile("favicon.svg"))
