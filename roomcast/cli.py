@@ -248,6 +248,8 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format=f"%(asctime)s %(levelname)-7s {worker}%(name)s: %(message)s",
     )
+    if args.log_level != "debug":  # websockets logs every connection opened and closed at info
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         return _serve_checked(parser, args)
     except _Failure as failure:

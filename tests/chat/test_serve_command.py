@@ -117,6 +117,8 @@ async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
     )
     assert "user 1 (Ann) connected" in log
     assert tokens[0] not in log
+    # websockets' own lines for every WebSocket opened and closed stay below the default level.
+    assert "connection open" not in log and "connection closed" not in log
 
 
 async def test_serve_with_secret_from_environment_stops_on_sigint(
