@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import jwt
 
@@ -50,9 +50,12 @@ def make_token(
 
 
 def _parser() -> argparse.ArgumentParser:
+    from roomcast import __version__
+
     parser = argparse.ArgumentParser(
         prog="roomcast", description="A fast, typed Socket.IO v4 server for Python."
     )
+    parser.add_argument("--version", action="version", version=f"roomcast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -64,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         "app",
         nargs="?",
         metavar="APP",
-        help="module:attribute of a roomcast Server (default: the chat, roomcast.apps.chat)",
+        help="MODULE:ATTRIBUTE of a roomcast Server; a bare MODULE loads its attribute app "
+        "(without APP: the chat, roomcast.apps.chat)",
     )
     serve.add_argument(
         "--factory",
@@ -72,12 +76,21 @@ def _parser() -> argparse.ArgumentParser:
         help="APP is a function that takes no arguments and returns the Server",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port, 0 for any (%(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port 0-65535, 0 for any (%(default)s)"
+    )
     serve.add_argument("--path", default="/socket.io/", help="Socket.IO path (%(default)s)")
     serve.add_argument(
         "--jwt-secret",
         default=os.environ.get(SECRET_ENV),
         help=f"HMAC secret of the chat's tokens (default: ${SECRET_ENV}, else a random one)",
+    )
+    serve.add_argument(
+        "--require-expiry",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refuse chat tokens without an exp claim (default: on; --no-require-expiry to "
+        "admit tokens that never expire)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -156,6 +169,12 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"give --secret or set {SECRET_ENV}: the secret the server checks tokens with")
     expires = None if args.expires == "never" else _duration(parser, args.expires)
     print(make_token(args.secret, args.user_id, args.name, expires))
+    if expires is None:
+        print(
+            "roomcast token: this token has no exp claim, it never expires: the chat "
+            "(roomcast serve) refuses it unless started with --no-require-expiry",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -166,13 +185,65 @@ def _duration(parser: argparse.ArgumentParser, text: str) -> int:
         parser.error(str(error))
 
 
+class _Failure(Exception):
+    """A problem ``serve`` reports in one line before exiting with ``status``."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    print(f"roomcast: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+def _import_app_module(spec: str, module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except KeyError as error:  # os.environ["NAME"] at import, with NAME not set
+        name = error.args[0] if len(error.args) == 1 else None
+        if not isinstance(name, str) or name in os.environ:
+            raise
+        raise _Failure(
+            f"{module_name} reads the environment variable {name} at import, and it is not "
+            f"set: set it, e.g. {name}=... roomcast serve {spec}",
+            1,
+        ) from None
+
+
+def _check_redis(url: str) -> None:
+    """Refuse a Redis URL redis-py could not use, and say how to install the redis extra."""
+    from urllib.parse import urlsplit
+
+    example = "use redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0"
+    given = f"--redis-url (or ${REDIS_ENV}) {url!r}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise _Failure(f"{given} is not a Redis URL: {example}", 2)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise _Failure(f"{given}: the port must be a number in 1-65535: {example}", 2)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise _Failure(
+            "--redis-url needs the redis package, which is not installed: "
+            "pip install 'roomcast[redis]'",
+            1,
+        ) from None
+
+
 def _load_app(spec: str, factory: bool) -> Server:
     from roomcast.socketio.server import Server
 
     module_name, _, attribute = spec.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    target: Any = importlib.import_module(module_name)
+    target: Any = _import_app_module(spec, module_name)
     for part in (attribute or "app").split("."):
         target = getattr(target, part)
     if factory:
@@ -189,6 +260,19 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format=f"%(asctime)s %(levelname)-7s {worker}%(name)s: %(message)s",
     )
+    if args.log_level != "debug":  # websockets logs every connection opened and closed at info
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        return _serve_checked(parser, args)
+    except _Failure as failure:
+        _fail(str(failure), failure.status)
+
+
+def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if not 0 <= args.port < 65536:
+        raise _Failure(f"--port {args.port} is out of range: give a port in 0-65535", 2)
+    if args.redis_url:
+        _check_redis(args.redis_url)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.workers > 1 and not args.redis_url:
@@ -224,7 +308,8 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         cors: str | list[str] | None = args.cors_origins
         if cors == ["*"]:
             cors = "*"
-        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path)
+        require = ("exp",) if args.require_expiry else ()
+        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path, require=require)
     if args.redis_url:
         from roomcast.rooms.redis import redis_adapter
 
@@ -267,6 +352,8 @@ def _supervise(args: argparse.Namespace) -> int:
     ):
         if value:
             common += [flag, value]
+    if not args.require_expiry:
+        common.append("--no-require-expiry")
     for origin in args.cors_origins or ():
         common += ["--cors-origin", origin]
     if args.app:

@@ -2,7 +2,10 @@
 
 Events (every one answers the client's ack):
 
-- ``join(roomName)`` / ``leave(roomName)`` -> ``{"status": "ok"}``
+- ``join(roomName)`` / ``leave(roomName)`` -> ``{"status": "ok"}``; joining another user's own
+  room (named after their id) or another socket's id room gets ``{"status": "error", "error":
+  "forbidden room"}``: those rooms carry what is meant for that user or socket alone. A room that
+  was nobody's when joined is taken back from the others when its user connects.
 - ``message({"message", "roomName"})`` -> everyone else in the room gets ``message`` with
   ``{"name", "id", "message"}``; the sender gets ``{"status": "ok"}``. An invalid payload (missing
   or non-string fields, a message over 10,000 characters, a room the sender has not joined) gets
@@ -14,12 +17,14 @@ Events (every one answers the client's ack):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from roomcast.apps.files import CLIENT_FILES, ClientFiles, StaticFile
+from roomcast.apps.files import StaticFile
 from roomcast.auth.jwt import jwt_auth
 from roomcast.errors import ConnectionRefused
+from roomcast.rooms.adapter import RequestTimeout
+from roomcast.rooms.memory import MemoryAdapter
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
@@ -52,11 +57,22 @@ async def require_user(socket: Socket) -> None:
         raise ConnectionRefused("jwt has no user id")
 
 
-def on_connection(socket: Socket) -> None:
-    """Put the socket in the room of its user id."""
+def on_connection(socket: Socket) -> Awaitable[None] | None:
+    """Put the socket in the room of its user id, and take that room back from other users."""
     user = _user(socket)
-    socket.join(str(user["id"]))
+    room = str(user["id"])
+    for other in _local_members(socket, room):
+        if _owner(other) != room:
+            other.leave(room)
+    socket.join(room)
     logger.info("user %s (%s) connected, socket %s", user["id"], _name(user), socket.id)
+    return None if _is_local(socket) else _evict_remote(socket, room)
+
+
+async def _evict_remote(socket: Socket, room: str) -> None:
+    for other in await socket.nsp.in_(room).fetch_sockets():
+        if _owner(other) != room:
+            other.leave(room)
 
 
 def on_disconnect(socket: Socket, reason: str) -> None:
@@ -74,12 +90,60 @@ def _room_error(room: Any) -> str | None:
     return None
 
 
-def on_join(socket: Socket, room: Any = None, *_: Any) -> dict[str, str]:
-    """Join ``room``."""
+FORBIDDEN = _error("forbidden room")
+
+
+def _owner(socket: Any) -> str | None:
+    """The user id of a local or remote socket, as its own room's name."""
+    data = socket.data
+    user = data.get("user") if isinstance(data, dict) else None
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return None if user_id is None else str(user_id)
+
+
+def _is_local(socket: Socket) -> bool:
+    """Whether the namespace's rooms live on this server only (no cluster adapter)."""
+    return type(socket.nsp.adapter) is MemoryAdapter
+
+
+def _local_members(socket: Socket, room: str) -> list[Socket]:
+    sockets = socket.nsp.sockets
+    return [sockets[sid] for sid in socket.nsp.adapter.sockets((room,)) if sid in sockets]
+
+
+def _owned_by_another(socket: Socket, room: str, members: Iterable[Any]) -> bool:
+    """Whether ``room`` is another socket's id room or another user's own room."""
+    if room in (socket.id, str(_user(socket)["id"])):
+        return False
+    return any(other.id == room or _owner(other) == room for other in members)
+
+
+def on_join(
+    socket: Socket, room: Any = None, *_: Any
+) -> dict[str, str] | Awaitable[dict[str, str]]:
+    """Join ``room``, unless it is another user's or another socket's own room."""
     error = _room_error(room)
-    if error is None:
-        socket.join(room)
-    return _error(error) if error else OK
+    if error is not None:
+        return _error(error)
+    if room in socket.nsp.sockets and room != socket.id:
+        return FORBIDDEN
+    if _owned_by_another(socket, room, _local_members(socket, room)):
+        return FORBIDDEN
+    if not _is_local(socket):
+        return _join_in_cluster(socket, room)
+    socket.join(room)
+    return OK
+
+
+async def _join_in_cluster(socket: Socket, room: str) -> dict[str, str]:
+    try:
+        members = await socket.nsp.in_(room).fetch_sockets()
+    except RequestTimeout:
+        return _error("the other servers did not answer: try again")
+    if _owned_by_another(socket, room, members):
+        return FORBIDDEN
+    socket.join(room)
+    return OK
 
 
 def on_leave(socket: Socket, room: Any = None, *_: Any) -> dict[str, str]:
@@ -119,16 +183,18 @@ def create_app(
     jwt_secret: str | bytes,
     algorithms: Iterable[str] = ("HS256",),
     cors_origins: str | list[str] | None = None,
+    require: Iterable[str] = ("exp",),
     **server_options: Any,
 ) -> Server:
     """Make the chat server: JWT-authenticated sockets, the page on ``/``, the client script.
 
     ``jwt_secret`` verifies the tokens (an HMAC secret, or a PEM public key with ``algorithms``
-    such as ``["RS256"]``); ``server_options`` go to :class:`~roomcast.socketio.server.Server`
-    (``path``, ``ping_interval``...).
+    such as ``["RS256"]``); ``require`` names the claims a token must have (by default ``exp``:
+    tokens that never expire are refused; ``()`` admits them); ``server_options`` go to
+    :class:`~roomcast.socketio.server.Server` (``path``, ``ping_interval``...).
     """
     io = Server(cors_origins=cors_origins, **server_options)
-    io.use(jwt_auth(jwt_secret, algorithms))
+    io.use(jwt_auth(jwt_secret, algorithms, require=require))
     io.use(require_user)
     io.on("connection", on_connection)
     io.on("disconnect", on_disconnect)
@@ -140,14 +206,12 @@ def create_app(
 
 
 def add_routes(io: Server, path: str) -> None:
-    """Serve the page on ``/`` and the official client under the engine ``path``."""
+    """Serve the page on ``/`` (the Server serves the official client under ``path``)."""
     path = "/" + path.strip("/") + "/"
     listener = io.listener
     replace = {} if path == DEFAULT_PATH else {DEFAULT_PATH: path}
     listener.route("GET", "/", StaticFile("index.html", replace))
     listener.route("GET", "/index.html", StaticFile("index.html", replace))
-    for name in ("chat.css", "chat.js"):
+    for name in ("chat.css", "chat.js", "favicon.svg"):
         listener.route("GET", "/" + name, StaticFile(name))
-    client = ClientFiles()
-    for name in CLIENT_FILES:
-        listener.route("GET", path + name, client.handler(name))
+    listener.route("GET", "/favicon.ico", StaticFile("favicon.svg"))

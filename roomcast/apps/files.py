@@ -1,49 +1,25 @@
-"""What the chat serves over HTTP: its page, and the official client (Node's ``serveClient``).
-
-The client comes from the ``socket.io-client`` npm package: ``node_modules/socket.io-client/dist/``
-in the current directory or next to the roomcast package (``npm install socket.io-client``).
+"""What the chat serves over HTTP besides the official client (which every Server serves, see
+:mod:`roomcast.socketio.clientfiles`): its page, script and style.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 from roomcast.engine.http import Request, Response
+from roomcast.socketio.clientfiles import CLIENT_FILES, ClientFiles, client_dirs
 
-__all__ = ["ClientFiles", "StaticFile", "client_dirs"]
+__all__ = ["CLIENT_FILES", "ClientFiles", "StaticFile", "client_dirs"]
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".js": "application/javascript; charset=utf-8",
-    ".map": "application/json; charset=utf-8",
     ".png": "image/png",
+    ".svg": "image/svg+xml",
 }
-
-#: The files of ``socket.io-client/dist`` that are served, as Node's server does.
-CLIENT_FILES = (
-    "socket.io.js",
-    "socket.io.js.map",
-    "socket.io.min.js",
-    "socket.io.min.js.map",
-    "socket.io.esm.min.js",
-    "socket.io.esm.min.js.map",
-    "socket.io.msgpack.min.js",
-    "socket.io.msgpack.min.js.map",
-)
-
-_MISSING_CLIENT = (
-    "socket.io.js is not installed on this server.\n\n"
-    "roomcast serves the official JavaScript client from the socket.io-client npm package,\n"
-    "looked up in node_modules/socket.io-client/dist/ under the directory the server runs in\n"
-    "(or next to the roomcast package). Install it there and reload:\n\n"
-    "    npm install socket.io-client@4\n"
-)
 
 
 def _content_type(name: str) -> str:
@@ -67,64 +43,3 @@ class StaticFile:
             self._body = text.encode()
         headers = [("Content-Type", _content_type(self.name)), ("Cache-Control", "no-cache")]
         return Response(200, headers, self._body)
-
-
-def client_dirs() -> list[Path]:
-    """Where ``socket.io-client/dist`` is looked for: the current directory, then the package's."""
-    package_root = Path(__file__).resolve().parent.parent.parent
-    found = []
-    for base in (Path.cwd(), package_root):
-        candidate = base / "node_modules" / "socket.io-client" / "dist"
-        if candidate not in found:
-            found.append(candidate)
-    return found
-
-
-class ClientFiles:
-    """Serves the official client's files, with its version as ``ETag`` (304 on a match)."""
-
-    __slots__ = ("_cache", "_locate")
-
-    def __init__(self, locate: Callable[[], list[Path]] = client_dirs) -> None:
-        self._locate = locate
-        self._cache: dict[str, tuple[bytes, bytes, str]] = {}
-
-    def handler(self, name: str) -> Callable[[Request], Response]:
-        """A route handler for one of :data:`CLIENT_FILES`."""
-
-        def serve(request: Request) -> Response:
-            return self.serve(name, request)
-
-        return serve
-
-    def serve(self, name: str, request: Request) -> Response:
-        """Answer a GET for ``name``: the file (gzipped if accepted), a 304, or a 404 saying why."""
-        found = self._cache.get(name) or self._load(name)
-        if found is None:
-            headers = [("Content-Type", "text/plain; charset=utf-8")]
-            return Response(404, headers, _MISSING_CLIENT.encode())
-        body, gzipped, etag = found
-        if request.headers.get("if-none-match") in (etag, "W/" + etag):
-            return Response(304)
-        headers = [
-            ("Cache-Control", "public, max-age=0"),
-            ("Content-Type", _content_type(name)),
-            ("ETag", etag),
-        ]
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(200, [*headers, ("Content-Encoding", "gzip")], gzipped)
-        return Response(200, headers, body)
-
-    def _load(self, name: str) -> tuple[bytes, bytes, str] | None:
-        for folder in self._locate():
-            path = folder / name
-            if path.is_file():
-                try:
-                    meta = json.loads((folder.parent / "package.json").read_text("utf-8"))
-                    version = str(meta["version"])
-                except (OSError, ValueError, KeyError):
-                    version = str(int(path.stat().st_mtime))
-                body = path.read_bytes()
-                self._cache[name] = (body, gzip.compress(body), f'"{version}"')
-                return self._cache[name]
-        return None

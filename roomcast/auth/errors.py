@@ -13,6 +13,7 @@ __all__ = [
     "MISSING_TOKEN",
     "REASONS",
     "TokenError",
+    "missing_claim",
 ]
 
 MISSING_TOKEN = "missing token"
@@ -24,7 +25,14 @@ INVALID_AUDIENCE = "invalid audience"
 INVALID_ISSUER = "invalid issuer"
 JWT_MALFORMED = "jwt malformed"
 
-#: Every reason a token can be refused for.
+
+def missing_claim(claim: str) -> str:
+    """The reason for a token without ``claim``, one that ``jwt_auth(require=...)`` asks for."""
+    return f"jwt has no {claim}"
+
+
+#: Every fixed reason a token can be refused for (plus :func:`missing_claim`'s, when claims are
+#: required).
 REASONS = frozenset(
     {
         MISSING_TOKEN,

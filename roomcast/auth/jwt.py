@@ -65,18 +65,22 @@ def jwt_auth(
     issuer: str | Collection[str] | None = None,
     leeway: float | timedelta = 0,
     claims_key: str = "user",
+    require: Iterable[str] = (),
 ) -> Callable[[AuthSocket], Awaitable[None]]:
     """Return a connect middleware that admits sockets bearing a valid JWT.
 
     Use: ``io.use(jwt_auth(secret, ["HS256"]))``. ``key`` is an HMAC secret, a PEM public key
     (or certificate), or a JWKS dict (the token's ``kid`` picks the key). ``algorithms`` is
     required and never read from the token; ``none`` is refused, and so is an algorithm the key
-    cannot serve (HMAC with a public key). The verified claims go to ``socket.data[claims_key]``.
-    A refused socket gets ``connect_error`` with one of ``missing token``, ``jwt expired``,
-    ``jwt not active``, ``invalid signature``, ``invalid algorithm``, ``invalid audience``,
-    ``invalid issuer`` or ``jwt malformed``; it is logged once at info level, without the token.
+    cannot serve (HMAC with a public key). ``require`` names claims a token must have, e.g.
+    ``["exp"]`` to refuse tokens that never expire. The verified claims go to
+    ``socket.data[claims_key]``. A refused socket gets ``connect_error`` with one of ``missing
+    token``, ``jwt expired``, ``jwt not active``, ``invalid signature``, ``invalid algorithm``,
+    ``invalid audience``, ``invalid issuer``, ``jwt malformed`` or ``jwt has no <claim>`` (a
+    required one); it is logged once at info level, without the token.
     """
     allowed = _check_algorithms(algorithms)
+    required = _check_require(require)
     keys = KeySet(key)
     needed = {key_type_of(name) for name in allowed}
     if not keys.is_jwks and needed != keys.key_types:
@@ -91,7 +95,13 @@ def jwt_auth(
         try:
             token = find_token(socket.handshake)
             claims = verify_token(
-                token, keys, allowed, audience=audience, issuer=issuer, leeway=leeway
+                token,
+                keys,
+                allowed,
+                audience=audience,
+                issuer=issuer,
+                leeway=leeway,
+                require=required,
             )
         except TokenError as error:
             reason = error.reason
@@ -116,6 +126,16 @@ def _check_algorithms(algorithms: str | Iterable[str]) -> frozenset[str]:
         if name.lower() == "none":
             raise ValueError("the 'none' algorithm is never accepted")
         key_type_of(name)
+    return names
+
+
+def _check_require(require: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(require, str):
+        raise TypeError(f"require is a list of claim names, e.g. [{require!r}]")
+    names = tuple(require)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"require: not a claim name: {name!r}")
     return names
 
 

@@ -19,6 +19,7 @@ from roomcast.auth.errors import (
     JWT_NOT_ACTIVE,
     MISSING_TOKEN,
     TokenError,
+    missing_claim,
 )
 from roomcast.auth.keys import KeySet
 
@@ -36,9 +37,11 @@ _REASONS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: Exception, require: Collection[str]) -> str:
     """The refusal reason for what PyJWT raised; anything unexpected is ``jwt malformed``."""
     if isinstance(error, jwt.MissingRequiredClaimError):
+        if error.claim in require:
+            return missing_claim(error.claim)
         return _CLAIM_REASONS.get(error.claim, JWT_MALFORMED)
     for kind, reason in _REASONS:
         if isinstance(error, kind):
@@ -54,6 +57,7 @@ def verify_token(
     audience: str | Iterable[str] | None = None,
     issuer: str | Collection[str] | None = None,
     leeway: float | timedelta = 0,
+    require: Collection[str] = (),
 ) -> dict[str, Any]:
     """Verify ``token`` and return its claims; raise :class:`TokenError` with the reason otherwise.
 
@@ -87,7 +91,8 @@ def verify_token(
                 audience=audience,
                 issuer=issuer,
                 leeway=leeway,
+                options={"require": list(require)},
             )
     except (jwt.PyJWTError, ValueError, TypeError) as error:
-        raise TokenError(_reason(error)) from None
+        raise TokenError(_reason(error, require)) from None
     return claims

@@ -15,11 +15,14 @@ Origins = str | bool | Sequence[str | re.Pattern[str]] | Callable[[str | None], 
 
 @dataclass
 class CorsOptions:
-    """Cross-origin settings (Node ``cors`` names: origin, methods, allowedHeaders, ...).
+    r"""Cross-origin settings (Node ``cors`` names: origin, methods, allowedHeaders, ...).
 
     ``origins``: ``"*"`` (any), one fixed origin, a list of origins (str or compiled regex), a
     callable ``(origin) -> bool``, ``True`` (reflect the request's origin) or ``False`` (no header).
-    ``allowed_headers=None`` reflects ``Access-Control-Request-Headers`` in a preflight.
+    An empty list, tuple or string allows no origin. A regex is *searched* in the origin, as Node
+    does: anchor it, ``re.compile(r"^https://([a-z0-9-]+\.)?example\.com(:\d+)?$")``, or
+    ``example\.com`` also matches ``https://example.com.evil.test``. ``allowed_headers=None``
+    reflects ``Access-Control-Request-Headers`` in a preflight.
     """
 
     origins: Origins = "*"
@@ -55,10 +58,11 @@ def cors_headers(
     vary: list[str] = []
     origin = request.headers.get("origin")
     allowed = options.origins
-    if not allowed or allowed == "*":
-        if allowed is not False:
-            headers.append(("Access-Control-Allow-Origin", "*"))
-    elif isinstance(allowed, str):
+    if allowed == "*":
+        headers.append(("Access-Control-Allow-Origin", "*"))
+    elif allowed is False:
+        pass
+    elif isinstance(allowed, str) and allowed:
         headers.append(("Access-Control-Allow-Origin", allowed))
         vary.append("Origin")
     else:

@@ -13,6 +13,7 @@ __all__ = [
     "InvalidNamespace",
     "InvalidPayload",
     "InvalidPlaceholder",
+    "NestingTooDeep",
     "PayloadTooLarge",
     "ProtocolError",
     "ReservedEventName",
@@ -35,6 +36,10 @@ class PayloadTooLarge(ProtocolError):
 
 class InvalidJSON(ProtocolError):
     """A packet's payload is not valid JSON."""
+
+
+class NestingTooDeep(InvalidJSON):
+    """JSON nests arrays and objects more than :data:`~.jsoncodec.MAX_DEPTH` levels deep."""
 
 
 class UnknownPacketType(ProtocolError):

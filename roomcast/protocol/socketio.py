@@ -20,6 +20,7 @@ from .errors import (
     InvalidEventPayload,
     InvalidNamespace,
     InvalidPayload,
+    NestingTooDeep,
     PayloadTooLarge,
     ReservedEventName,
     TooManyAttachments,
@@ -110,7 +111,8 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     An EVENT or ACK whose data holds bytes-like values anywhere goes as BINARY_EVENT/BINARY_ACK
     with ``{"_placeholder":true,"num":N}`` in their place. The result can be handed unchanged to
     any number of recipients. The packet must be one :class:`Decoder` would accept: a reserved
-    event name raises :class:`ReservedEventName`, other shapes their :class:`ProtocolError`.
+    event name raises :class:`ReservedEventName`, other shapes their :class:`ProtocolError`
+    (:class:`NestingTooDeep` for data nested past what Python can encode).
     """
     type_ = packet.type
     if type(type_) is not PacketType:
@@ -129,10 +131,13 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     if type_ is CONNECT or type_ is CONNECT_ERROR:
         return [_head(type_, packet.nsp, packet.id) + dumps(data)]
     buffers: list[bytes] = []
-    text = dumps_hooked(data, placeholder_hook(buffers))
-    if text is None:  # the one-pass encoder gave up: the slow path
-        data, buffers = deconstruct(data)
-        text = dumps(data)
+    try:
+        text = dumps_hooked(data, placeholder_hook(buffers))
+        if text is None:  # the one-pass encoder gave up: the slow path
+            data, buffers = deconstruct(data)
+            text = dumps(data)
+    except RecursionError:
+        raise NestingTooDeep("data nested too deeply to encode") from None
     if not buffers:
         if type_ is BINARY_EVENT or type_ is BINARY_ACK:
             raise AttachmentMismatch(f"{type_.name} packet without binary data")

@@ -22,6 +22,7 @@ from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
+from .clientfiles import route_client_files
 from .handlers import spawn
 from .namespace import Middleware, Namespace, ParentNamespace
 
@@ -48,6 +49,9 @@ class Server(Broadcasts):
     parse error); ``max_namespaces`` namespaces joined by one connection (a CONNECT past it gets
     CONNECT_ERROR ``Too many namespaces``); ``max_pending_acks`` acks one socket may owe (past
     it the oldest ``emit_with_ack`` fails with ``AckTimeoutError``).
+
+    ``serve_client`` (default on, as Node's ``serveClient``): answer ``<path>socket.io.js`` (and
+    the other builds of ``socket.io-client/dist``) with the official client when it is installed.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Server(Broadcasts):
         max_attachments: int = 10,
         max_namespaces: int = 100,
         max_pending_acks: int = 1000,
+        serve_client: bool = True,
         **engine_options: Any,
     ) -> None:
         if cors_origins is not None and "cors" not in engine_options:
@@ -72,6 +77,7 @@ class Server(Broadcasts):
         self.max_attachments = max_attachments
         self.max_namespaces = max_namespaces
         self.max_pending_acks = max_pending_acks
+        self.serve_client = serve_client
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
         self._listener: Listener | None = None
@@ -214,6 +220,8 @@ class Server(Broadcasts):
             self._listener = Listener()
             self._listener.mount(self.engine)
             self._own_listener = True
+            if self.serve_client:
+                route_client_files(self._listener, self.engine.options.path)
         return self._listener
 
     def attach(self, listener: Listener, path: str | None = None) -> Server:
@@ -222,6 +230,8 @@ class Server(Broadcasts):
         listener.mount(self.engine, path)
         self._listener = listener
         self._own_listener = False
+        if self.serve_client:
+            route_client_files(listener, path or self.engine.options.path)
         return self
 
     async def _start(self) -> None:

@@ -37,9 +37,10 @@ async def test_two_users_chat_in_a_room_and_a_third_hears_nothing(
     assert await bob.call("message", {"message": "hi Ann", "roomName": "lobby"}) == OK
     assert await ann.next_message() == {"name": "Bob", "id": "2", "message": "hi Ann"}
 
-    # Cat is in the room of her own id only: the first thing she gets is sent there, later.
-    assert await ann.call("join", "3") == OK
-    assert await ann.call("message", {"message": "psst", "roomName": "3"}) == OK
+    # Cat was in no room with them: the first thing she gets is sent to a room she joins later.
+    assert await cat.call("join", "kitchen") == OK
+    assert await ann.call("join", "kitchen") == OK
+    assert await ann.call("message", {"message": "psst", "roomName": "kitchen"}) == OK
     assert await cat.next_message() == {"name": "Ann", "id": "1", "message": "psst"}
     assert cat.messages.empty() and ann.messages.empty() and bob.messages.empty()
 
@@ -49,11 +50,11 @@ async def test_leave_stops_the_messages(chat_url: str, clients: Callable[[], Cha
     bob = await connected(clients, chat_url, "2", "Bob")
     for client in (ann, bob):
         assert await client.call("join", "lobby") == OK
+        assert await client.call("join", "markers") == OK
     assert await bob.call("leave", "lobby") == OK
     assert await bob.call("leave", "never-joined") == OK
     assert await ann.call("message", {"message": "anyone?", "roomName": "lobby"}) == OK
-    assert await ann.call("join", "2") == OK  # Bob's own room, as a marker
-    assert await ann.call("message", {"message": "marker", "roomName": "2"}) == OK
+    assert await ann.call("message", {"message": "marker", "roomName": "markers"}) == OK
     assert (await bob.next_message())["message"] == "marker"
     # Bob can no longer send to the room he left.
     answer = await bob.call("message", {"message": "back?", "roomName": "lobby"})
@@ -111,3 +112,32 @@ async def test_invalid_room_names(
     for event in ("join", "leave"):
         answer = await ann.call(event, room)
         assert answer["status"] == "error"
+
+
+FORBIDDEN = {"status": "error", "error": "forbidden room"}
+
+
+async def test_nobody_joins_another_users_room_or_another_sockets_room(
+    chat_url: str, clients: Callable[[], ChatClient]
+) -> None:
+    ann = await connected(clients, chat_url, "1", "Ann")
+    bob = await connected(clients, chat_url, "2", "Bob")
+    ann_too = await connected(clients, chat_url, "1", "Ann")  # Ann's second tab
+    assert await ann.call("join", "2") == FORBIDDEN
+    assert await ann.call("join", bob.sio.get_sid()) == FORBIDDEN
+    assert await ann.call("join", ann_too.sio.get_sid()) == FORBIDDEN
+    # Her own rooms are hers: already in them, joining again is fine.
+    assert await ann.call("join", "1") == OK
+    assert await ann.call("join", ann.sio.get_sid()) == OK
+    # A room that was nobody's when Eve joined it is taken from her when its user arrives.
+    eve = await connected(clients, chat_url, "6", "Eve")
+    assert await eve.call("join", "9") == OK
+    dan = await connected(clients, chat_url, "9", "Dan")
+    assert await eve.call("join", "9") == FORBIDDEN
+    answer = await eve.call("message", {"message": "boo", "roomName": "9"})
+    assert answer == {"status": "error", "error": "join the room before sending to it"}
+    assert await dan.call("join", "lobby") == OK
+    assert await bob.call("join", "lobby") == OK
+    assert await bob.call("message", {"message": "hi Dan", "roomName": "lobby"}) == OK
+    assert (await dan.next_message())["message"] == "hi Dan"
+    assert ann.messages.empty() and eve.messages.empty()

@@ -10,11 +10,12 @@ from typing import Any
 import jwt
 import pytest
 
+from roomcast.apps.chat import create_app
 from roomcast.auth import jwt_auth
 from roomcast.socketio.server import Server
 
 from .conftest import ChatClient, RsaPair
-from .tokens import craft, user_token
+from .tokens import SECRET, craft, user_token
 
 
 def now() -> int:
@@ -54,8 +55,13 @@ def rs256(pair: RsaPair, **claims: Any) -> str:
         (lambda: user_token(secret="not-the-server-secret-" + "z" * 40), "invalid signature"),
         (lambda: craft({"alg": "none"}, {"id": "1", "name": "Eve"}), "invalid algorithm"),
         (lambda: user_token(aud="someone-else"), "invalid audience"),
+        (lambda: jwt.encode({"id": "1"}, SECRET, algorithm="HS256"), "jwt has no exp"),
+        (lambda: user_token(id=None), "jwt has no user id"),
     ],
-    ids=["none", "empty", "garbage", "expired", "early", "wrong-key", "alg-none", "audience"],
+    ids=[
+        *("none", "empty", "garbage", "expired", "early", "wrong-key", "alg-none", "audience"),
+        *("no-expiry", "no-user-id"),
+    ],
 )
 async def test_chat_refusals(
     chat_url: str,
@@ -103,3 +109,16 @@ async def test_a_refusal_is_logged_once_without_the_token(
     assert len(records) == 1
     assert "jwt expired" in records[0].getMessage()
     assert token.split(".")[1] not in caplog.text and token.split(".")[2] not in caplog.text
+
+
+async def test_a_chat_without_the_expiry_requirement_admits_tokens_that_never_expire(
+    port: int, clients: Callable[[], ChatClient]
+) -> None:
+    io = create_app(jwt_secret=SECRET, require=())
+    await io.listen("127.0.0.1", port)
+    try:
+        client = clients()
+        await client.connect(f"http://127.0.0.1:{port}", jwt.encode({"id": "1"}, SECRET))
+        assert await client.call("join", "lobby") == {"status": "ok"}
+    finally:
+        await io.close()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 import socketio
 
@@ -118,6 +119,8 @@ async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
     )
     assert "user 1 (Ann) connected" in log
     assert tokens[0] not in log
+    # websockets' own lines for every WebSocket opened and closed stay below the default level.
+    assert "connection open" not in log and "connection closed" not in log
 
 
 async def test_serve_with_secret_from_environment_stops_on_sigint(
@@ -179,3 +182,22 @@ async def test_serve_over_tls_behind_a_trusted_proxy(
     assert process.stderr is not None
     log = (await process.stderr.read()).decode()
     assert log.count("connected from 203.0.113.7") == 2, log
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["default", "no-require-expiry"])
+async def test_serve_refuses_tokens_that_never_expire_unless_told(
+    serve: Starter, clients: Callable[[], ChatClient], port: int, allow: bool
+) -> None:
+    flags = ["--no-require-expiry"] if allow else []
+    process = await serve(*flags, env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    forever = jwt.encode({"id": "1", "name": "Ann"}, SECRET, algorithm="HS256")
+    url = f"http://127.0.0.1:{port}"
+    if allow:
+        client = clients()
+        await client.connect(url, forever)
+        assert await client.call("join", "lobby") == {"status": "ok"}
+    else:
+        assert await clients().refusal(url, forever) == "jwt has no exp"
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0

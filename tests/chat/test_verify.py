@@ -200,3 +200,21 @@ def test_token_lookup_order() -> None:
         find_token(Handshake({}, {"authorization": "Basic abc"}, everywhere.query)) == "from-query"
     )
     assert find_token(Handshake("not a dict", {}, {})) is None
+
+
+def test_required_claims() -> None:
+    forever = craft({"alg": "HS256"}, {"id": "1"}, SECRET.encode())
+    assert verify_token(forever, HS, ["HS256"])["id"] == "1"  # nothing required by default
+    assert refusal(forever, require=["exp"]) == "jwt has no exp"
+    assert refusal(forever, require=["exp", "iat"]) in {"jwt has no exp", "jwt has no iat"}
+    assert verify_token(user_token(), HS, ["HS256"], require=["exp", "iat"])["id"] == "123"
+    with_null = craft({"alg": "HS256"}, {"id": "1", "exp": None}, SECRET.encode())
+    assert refusal(with_null, require=["exp"]) == "jwt has no exp"
+    as_text = craft({"alg": "HS256"}, {"id": "1", "exp": "tomorrow"}, SECRET.encode())
+    assert refusal(as_text, require=["exp"]) == "jwt malformed"
+
+
+@pytest.mark.parametrize("require", [[""], [3], "exp"])
+def test_jwt_auth_refuses_a_bad_require_list(require: Any) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        jwt_auth(SECRET, ["HS256"], require=require)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
+from typing import Any
 
 import httpx
+import pytest
 
 from roomcast.engine.cors import CorsOptions
 from roomcast.engine.http import Request
@@ -342,6 +345,44 @@ async def test_cors_star_reflects_request_headers(
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert preflight.headers["access-control-allow-headers"] == "x-b"
     assert preflight.headers["vary"] == "Access-Control-Request-Headers"
+
+
+@pytest.mark.parametrize("origins", [[], (), ""], ids=["list", "tuple", "string"])
+async def test_cors_with_no_origin_allows_none(
+    make_server: MakeServer, http: httpx.AsyncClient, origins: Any
+) -> None:
+    server = await make_server(cors=CorsOptions(origins=origins))
+    asked = {"origin": "https://a.example", "access-control-request-method": "POST"}
+    preflight = await http.options(
+        server.url, params={"EIO": "4", "transport": "polling"}, headers=asked
+    )
+    opened = await http.get(
+        server.url,
+        params={"EIO": "4", "transport": "polling"},
+        headers={"origin": "https://a.example"},
+    )
+    assert opened.status_code == 200
+    for response in (preflight, opened):
+        assert "access-control-allow-origin" not in response.headers
+        assert response.headers["vary"].startswith("Origin")
+
+
+async def test_regex_origins_are_searched_unless_anchored(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
+    loose = re.compile(r"https://a\.example")
+    anchored = re.compile(r"^https://([a-z0-9-]+\.)?a\.example(:\d+)?$")
+    for pattern, origin, allowed in [
+        (loose, "https://a.example.evil.test", True),  # what "searched" means: anchor it
+        (anchored, "https://a.example.evil.test", False),
+        (anchored, "https://chat.a.example", True),
+        (anchored, "https://a.example:8443", True),
+    ]:
+        server = await make_server(cors=CorsOptions(origins=[pattern]))
+        response = await http.get(
+            server.url, params={"EIO": "4", "transport": "polling"}, headers={"origin": origin}
+        )
+        assert ("access-control-allow-origin" in response.headers) is allowed, (pattern, origin)
 
 
 async def test_allow_request(make_server: MakeServer, http: httpx.AsyncClient) -> None:

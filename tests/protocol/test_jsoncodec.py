@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from roomcast.protocol import jsoncodec
-from roomcast.protocol.errors import InvalidJSON
+from roomcast.protocol.errors import InvalidJSON, NestingTooDeep
+from roomcast.protocol.socketio import Decoder
 
 # the active backend, and the standard library one whatever is installed
 DUMPS = pytest.mark.parametrize("dumps", [jsoncodec.dumps, jsoncodec._dumps_stdlib])
@@ -76,3 +78,31 @@ def test_dumps_hooked_calls_the_hook_in_document_order() -> None:
 
     assert jsoncodec.dumps_hooked([b"a", {"k": [b"b"]}, b"c"], hook) == '[1,{"k":[2]},3]'
     assert seen == [b"a", b"b", b"c"]
+
+
+@LOADS
+def test_nesting_past_max_depth_is_refused(loads: Any) -> None:
+    limit = jsoncodec.MAX_DEPTH
+    assert loads("[" * limit + "]" * limit) is not None
+    deep_object = '{"a":' * limit + "1" + "}" * limit
+    assert loads(deep_object) is not None
+    for depth in (limit + 1, 900, 5000, 200_000):
+        with pytest.raises(NestingTooDeep, match=f"more than {limit}"):
+            loads("[" * depth + "]" * depth)
+    with pytest.raises(NestingTooDeep):
+        loads('{"a":' * (limit + 1) + "1" + "}" * (limit + 1))
+    # Brackets inside strings are text, not nesting; many brackets side by side are not deep.
+    assert loads(json.dumps(["[" * 5000, "{" * 5000])) == ["[" * 5000, "{" * 5000]
+    wide = [[{"a": [1]}] for _ in range(10_000)]
+    assert loads(json.dumps(wide)) == wide
+    escaped = json.dumps(['\\"[' * 300])
+    assert loads(escaped) == ['\\"[' * 300]
+    assert loads(b"[" * limit + b"]" * limit) is not None
+
+
+def test_nesting_too_deep_is_a_protocol_error() -> None:
+    assert issubclass(NestingTooDeep, InvalidJSON)
+    decoder = Decoder()
+    with pytest.raises(NestingTooDeep):
+        decoder.feed("2" + json.dumps(["e", [[[[]]]]]).replace("[[[[]]]]", "[" * 300 + "]" * 300))
+    assert decoder.feed('2["e",1]') is not None

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from roomcast.protocol import engineio
+from roomcast.protocol.errors import NestingTooDeep
 from roomcast.protocol.socketio import Decoder, Packet, PacketType, encode_packet
 
 T = PacketType
@@ -145,3 +146,11 @@ def test_sample_session_of_the_protocol_document() -> None:
         '461-/admin,1[{"_placeholder":true,"num":0}]',
         b"\x00",
     ]
+
+
+def test_data_nested_past_what_can_be_encoded_is_a_protocol_error() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(NestingTooDeep):
+        encode_packet(Packet(PacketType.EVENT, "/", ["e", deep]))

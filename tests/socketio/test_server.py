@@ -24,6 +24,7 @@ from roomcast.protocol.errors import ReservedEventName
 from roomcast.protocol.socketio import Packet
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
+from tests.conftest import NODE_MODULES
 
 from .conftest import WAIT, url_of
 
@@ -110,6 +111,36 @@ async def test_listener_routes_and_cors_origins() -> None:
                 headers={"Origin": "http://evil.example"},
             )
             assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("path", ["/socket.io/", "/rt"])
+async def test_a_custom_app_serves_the_official_client_like_node(path: str) -> None:
+    client_js = (NODE_MODULES / "socket.io-client" / "dist" / "socket.io.js").read_bytes()
+    served, hidden = Server(path=path), Server(path=path, serve_client=False)
+    for io in (served, hidden):
+        async with (
+            io.serve("127.0.0.1", 0),
+            httpx.AsyncClient(timeout=WAIT, base_url=url_of(io)) as http,
+        ):
+            script = await http.get(path.rstrip("/") + "/socket.io.js")
+            min_map = await http.get(path.rstrip("/") + "/socket.io.min.js.map")
+        if io is served:
+            assert script.status_code == 200 and script.content == client_js
+            assert script.headers["content-type"].startswith("application/javascript")
+            assert min_map.status_code == 200
+        else:
+            assert script.status_code != 200 and min_map.status_code != 200
+
+
+async def test_empty_cors_origins_allow_no_origin() -> None:
+    io = Server(cors_origins=[])
+    async with io.serve("127.0.0.1", 0), httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.get(
+            url_of(io) + "/socket.io/?EIO=4&transport=polling",
+            headers={"Origin": "http://evil.example"},
+        )
+        assert opened.status_code == 200
+        assert "access-control-allow-origin" not in opened.headers
 
 
 async def test_serve_closes_sockets_on_exit() -> None:
