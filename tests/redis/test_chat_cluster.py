@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from roomcast.engine.server import Server
 
 from roomcast.apps.chat import create_app
 from roomcast.rooms.redis import redis_adapter
+from roomcast.socketio.server import Server
 from tests.chat.conftest import ChatClient
 from tests.chat.tokens import SECRET, user_token
 from tests.waiting import until
