@@ -300,7 +300,9 @@ class WebSocketTransport(asyncio.Protocol):
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         session = self.session
-        if session is None or self.protocol.state is not OPEN:
+        # Not the protocol's state: the frames parsed in the same read as a close frame come
+        # before it, and are delivered (in order) before the close is reported, as with Node.
+        if session is None or self._reported:
             return
         if opcode is _TEXT:
             try:
