@@ -235,6 +235,8 @@ class Session:
             if packet is None:
                 return
             if packet.type == PacketType.CLOSE:
+                if self._transport.writable:  # like Node: the client's waiting GET gets a noop
+                    self._transport.respond("6")
                 self._finish(TRANSPORT_CLOSE, None)
                 return
             self._on_packet(packet)
