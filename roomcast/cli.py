@@ -210,11 +210,11 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
-        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
+        status = asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
-    return 0
+    return status
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -284,7 +284,11 @@ def _log_connections(io: Server) -> None:
     io.on("disconnect", disconnected)
 
 
-async def _run(io: Server, host: str, port: int, random_secret: str | None) -> None:
+async def _run(io: Server, host: str, port: int, random_secret: str | None) -> int:
+    """Serve until SIGINT or SIGTERM, then close; return the exit status (130 if a second
+    SIGINT cut the shutdown short)."""
+    from roomcast.engine.signals import INTERRUPTED, close_interruptibly
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -302,9 +306,14 @@ async def _run(io: Server, host: str, port: int, random_secret: str | None) -> N
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signum)
-        await io.close()
-        if io.listener is not None:
-            await io.listener.close()
+        finished = await close_interruptibly(_close(io))
+    return 0 if finished else INTERRUPTED
+
+
+async def _close(io: Server) -> None:
+    await io.close()
+    if io.listener is not None:
+        await io.listener.close()
 
 
 def _print_tokens(url: str, secret: str) -> None:

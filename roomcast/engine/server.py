@@ -21,6 +21,7 @@ from .listener import Listener
 from .namespace import Middleware, Namespace, ParentNamespace, spawn
 from .reasons import SERVER_SHUTTING_DOWN
 from .session import Session
+from .signals import close_interruptibly
 
 __all__ = ["NamespaceMatcher", "Server"]
 
@@ -235,7 +236,8 @@ class Server(Broadcasts):
             await self.close()
 
     def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Serve until SIGINT or SIGTERM, then close gracefully (blocking)."""
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking); a second SIGINT
+        stops waiting for the clients."""
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -243,10 +245,13 @@ class Server(Broadcasts):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            async with self.serve(host, port):
+            await self.listen(host, port)
+            try:
                 logger.info("serving on http://%s:%d", host, self.listener.port)
                 await stop.wait()
+            finally:
                 logger.info("shutting down")
+                await close_interruptibly(self.close())  # a second Ctrl-C stops waiting
 
         asyncio.run(main())
 
