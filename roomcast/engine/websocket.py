@@ -186,6 +186,12 @@ class WebSocketTransport(asyncio.Protocol):
     def respond(self, payload: str) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
 
+    def hold(self) -> None:  # pragma: no cover - polling only
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - polling only
+        raise NotImplementedError
+
     def close(self) -> None:
         """Start the closing handshake (empty close frame, like Node's ``ws.close()``)."""
         if self.protocol.state is OPEN:
