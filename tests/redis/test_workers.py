@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from roomcast.cluster.forward import (
     FORWARDED_HEADER,
@@ -204,3 +205,41 @@ async def test_polling_disconnect_after_an_ack_through_the_workers(workers: str)
         await client.next_event("hello")
         assert await client.call("join", "r") == ["joined"]
         await asyncio.wait_for(client.disconnect(), WAIT)  # under the 20 s ping timeout
+
+
+async def test_a_second_sigint_stops_the_workers_shutdown_wait(
+    redis_server: RedisServer, port: int
+) -> None:
+    """A client between its upgrade probe and "5" holds a worker's shutdown (up to 10 s); a
+    second SIGINT to the supervisor kills the workers at once: status 130, no traceback."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "roomcast", "serve", "tests.redis.worker_app:io",
+        "--workers", "2", "--redis-url", redis_server.url, "--port", str(port),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), WAIT)).decode()
+        assert line.startswith("roomcast listening on")
+        url = f"http://127.0.0.1:{port}/socket.io/"
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            opened = await http.get(url, params={"EIO": "4", "transport": "polling"})
+            sid = json.loads(opened.text[1:])["sid"]
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        ) as ws:
+            await ws.send("2probe")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "3probe"
+            process.send_signal(signal.SIGINT)
+            log = b""
+            while log.count(b"shutting down") < 2:  # both workers got the supervisor's SIGTERM
+                line_bytes = await asyncio.wait_for(process.stderr.readline(), WAIT)
+                assert line_bytes, log
+                log += line_bytes
+            process.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(process.wait(), 5.0) == 130  # not the 10 s wait
+        assert b"Traceback" not in log + await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
