@@ -317,11 +317,13 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
-        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None, listen))
+        status = asyncio.run(
+            _run(io, args.host, args.port, secret if random_secret else None, listen)
+        )
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
-    return 0
+    return status
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -402,7 +404,11 @@ def _log_connections(io: Server) -> None:
 
 async def _run(
     io: Server, host: str, port: int, random_secret: str | None, listen: dict[str, Any]
-) -> None:
+) -> int:
+    """Serve until SIGINT or SIGTERM, then close; return the exit status (130 if a second
+    SIGINT cut the shutdown short)."""
+    from roomcast.engine.signals import INTERRUPTED, close_interruptibly
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -421,9 +427,14 @@ async def _run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signum)
-        await io.close()
-        if io.listener is not None:
-            await io.listener.close()
+        finished = await close_interruptibly(_close(io))
+    return 0 if finished else INTERRUPTED
+
+
+async def _close(io: Server) -> None:
+    await io.close()
+    if io.listener is not None:
+        await io.listener.close()
 
 
 def _print_tokens(url: str, secret: str) -> None:

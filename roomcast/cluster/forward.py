@@ -10,6 +10,11 @@ sockets until the owner answers (the owner found is remembered): polling GETs an
 relayed as one HTTP exchange each, and a WebSocket upgrade of a polling session is handed to
 the owner and then piped byte for byte. Requests that were forwarded once are never forwarded
 again. Everything else (handshakes, WebSocket-only sessions, plain routes) is served locally.
+
+A relayed POST takes a longer way back than the GET answer it may cause (an ack) when that GET
+is on the owner. So the owner keeps the session's GET answers until the relaying worker, having
+written the POST's answer, says so on the same unix connection: answers leave in the order a
+single process writes them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from ssl import SSLContext
 
 from ..engine.http import HttpProtocol, Request, Response
@@ -32,6 +37,11 @@ logger = logging.getLogger("roomcast.cluster")
 
 FORWARDED_HEADER = "x-roomcast-forwarded"
 """Marks a request one worker sent to another (it is not forwarded again)."""
+RELEASE_HEADER = "x-roomcast-release"
+"""Marks the message a worker sends the owner once a relayed POST's answer is out."""
+HOLD_TIMEOUT = 5.0
+"""Seconds an owner keeps a session's GET answers for a relayed POST at most (if the relaying
+worker never says its answer is out)."""
 
 _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "date"}
@@ -66,6 +76,10 @@ class ForwardingListener(Listener):
         self.own_path = own_path
         self.peers = list(peers)
         self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._holds: dict[str, collections.deque[_Hold]] = {}
+        """Per sid, the holds of the POSTs relayed to us whose answers are not yet out."""
+        self._tasks: set[asyncio.Future[None]] = set()
+        """The relays under way."""
 
     async def start(
         self,
@@ -96,8 +110,34 @@ class ForwardingListener(Listener):
     def handle(self, request: Request) -> Response | Awaitable[Response]:
         sid = self._foreign_sid(request)
         if sid is None:
+            if FORWARDED_HEADER in request.headers:
+                return self._relayed(request)
             return super().handle(request)
-        return self._forward(sid, request)
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._forward(sid, request, answer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return answer
+
+    # the owner's side of a relayed POST
+
+    def _relayed(self, request: Request) -> Response | Awaitable[Response]:
+        """A request another worker relayed to us: a POST of a session we own keeps that
+        session's GET answers until the relaying worker says the POST's answer is out (a
+        single process writes a POST's answer before the GET answer the POST causes, e.g.
+        an ack; a client may rely on that order)."""
+        sid = request.query.get("sid", "")
+        if RELEASE_HEADER in request.headers:
+            holds = self._holds.get(sid)
+            if holds:
+                holds[0].release()
+            return Response(204, [], close=True)
+        engine = self._engine_for(request.url)
+        session = engine.sessions.get(sid) if engine is not None else None
+        if request.method == "POST" and session is not None:
+            holds = self._holds.setdefault(sid, collections.deque())
+            holds.append(_Hold(sid, session.hold_polling_answers(), self._holds))
+        return super().handle(request)
 
     def _candidates(self, sid: str) -> list[str]:
         owner = self._owners.get(sid)
@@ -111,20 +151,56 @@ class ForwardingListener(Listener):
         if len(self._owners) > _MAX_OWNERS:
             self._owners.popitem(last=False)
 
-    async def _forward(self, sid: str, request: Request) -> Response:
+    async def _forward(self, sid: str, request: Request, answer: asyncio.Future[Response]) -> None:
+        """Relay ``request`` to the owner of ``sid`` and set ``answer`` to its response. For a
+        POST, the owner is then told once that answer is written (see :meth:`_relayed`)."""
+        try:
+            response = await self._relay(sid, request, answer)
+            if response is None:  # nobody has it: the engine's own answer
+                self._owners.pop(sid, None)
+                result = super().handle(request)
+                response = await result if isinstance(result, Awaitable) else result
+            if not answer.done():
+                answer.set_result(response)
+        except BaseException as exc:
+            if not answer.done():
+                answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _relay(
+        self, sid: str, request: Request, answer: asyncio.Future[Response]
+    ) -> Response | None:
         raw = _serialize_request(request)
         for peer in self._candidates(sid):
             try:
-                response = await _exchange(peer, raw)
+                reader, writer = await asyncio.open_unix_connection(peer)
             except OSError as exc:
                 logger.warning("cannot reach worker %s: %s", peer, exc)
                 continue
-            if not _unknown_sid(response):
+            try:
+                try:
+                    writer.write(raw)
+                    response = await _read_response(reader, peer)
+                except OSError as exc:
+                    logger.warning("worker %s failed: %s", peer, exc)
+                    continue
+                if _unknown_sid(response):
+                    continue
                 self._remember(sid, peer)
+                if request.method == "POST":
+                    if not answer.done():
+                        answer.set_result(response)
+                    # One turn of the loop: the client's connection writes the answer first
+                    # (answer's callbacks are due before this task's next step).
+                    await asyncio.sleep(0)
+                    with contextlib.suppress(OSError):
+                        writer.write(_release_request(request))
+                        await reader.read()
                 return response
-        self._owners.pop(sid, None)
-        result = super().handle(request)  # nobody has it: the engine's own answer
-        return await result if isinstance(result, Awaitable) else result
+            finally:
+                writer.close()
+        return None
 
     def handle_upgrade(
         self, request: Request, connection: HttpProtocol
@@ -164,14 +240,49 @@ class ForwardingListener(Listener):
 
 
 def _serialize_request(request: Request) -> bytes:
+    """The request for the owner: a POST keeps the connection open for :func:`_release_request`."""
     lines = [f"{request.method} {request.url} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in request.headers.items() if k not in _HOP_HEADERS]
-    lines += [
-        f"content-length: {len(request.body)}",
-        "connection: close",
-        f"{FORWARDED_HEADER}: 1",
-    ]
+    lines += [f"content-length: {len(request.body)}", f"{FORWARDED_HEADER}: 1"]
+    if request.method != "POST":
+        lines.append("connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+def _release_request(request: Request) -> bytes:
+    """Tells the owner that the answer to the relayed POST ``request`` is out."""
+    return (
+        f"POST {request.url} HTTP/1.1\r\n{FORWARDED_HEADER}: 1\r\n{RELEASE_HEADER}: 1\r\n"
+        "content-length: 0\r\nconnection: close\r\n\r\n"
+    ).encode("latin-1")
+
+
+class _Hold:
+    """The GET answers of one session kept for one relayed POST: released by the relaying
+    worker's message, or after :data:`HOLD_TIMEOUT`."""
+
+    __slots__ = ("_holds", "_release", "_timer", "sid")
+
+    def __init__(
+        self,
+        sid: str,
+        release: Callable[[], None],
+        holds: dict[str, collections.deque[_Hold]],
+    ) -> None:
+        self.sid = sid
+        self._release = release
+        self._holds = holds
+        self._timer = asyncio.get_running_loop().call_later(HOLD_TIMEOUT, self.release)
+
+    def release(self) -> None:
+        self._timer.cancel()
+        queue = self._holds.get(self.sid)
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(self)
+            if not queue:
+                del self._holds[self.sid]
+        self._release()
 
 
 def _mark_forwarded(raw: bytes) -> bytes:
@@ -180,27 +291,30 @@ def _mark_forwarded(raw: bytes) -> bytes:
     return raw[:line_end] + header + raw[line_end:]
 
 
-async def _exchange(path: str, raw: bytes) -> Response:
-    reader, writer = await asyncio.open_unix_connection(path)
+async def _read_response(reader: asyncio.StreamReader, path: str) -> Response:
+    """One response from a worker (it always sends ``Content-Length``)."""
     try:
-        writer.write(raw)
-        await writer.drain()
-        data = await reader.read()  # the worker closes after its answer (connection: close)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        raise OSError(f"no answer from worker {path}") from exc
+    lines = head[:-4].decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split(" ", 2)[1])
     except (IndexError, ValueError):
         raise OSError(f"bad answer from worker {path}: {lines[0]!r}") from None
     headers = []
+    length = 0
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() not in _HOP_HEADERS:
-            headers.append((name.strip(), value.strip()))
+        name, value = name.strip(), value.strip()
+        if name.lower() == "content-length":
+            length = int(value) if value.isdigit() else 0
+        if name.lower() not in _HOP_HEADERS:
+            headers.append((name, value))
+    try:
+        body = await reader.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise OSError(f"answer from worker {path} cut short") from exc
     return Response(status, headers, body)
 
 

@@ -22,6 +22,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..engine.signals import INTERRUPTED, close_interruptibly
+
 __all__ = ["LISTENING", "socket_path", "supervise"]
 
 logger = logging.getLogger("roomcast")
@@ -82,7 +84,8 @@ async def supervise(
             for index, worker in enumerate(workers):
                 if worker.returncode is not None:
                     logger.error("worker %d exited with status %s", index, worker.returncode)
-        await _stop(workers, stop_timeout)
+        if not await close_interruptibly(_stop(workers, stop_timeout)):
+            return INTERRUPTED  # a second Ctrl-C: the workers are killed below
         for task in (stopping, ready, *relays):
             task.cancel()
         return 1 if failed else 0

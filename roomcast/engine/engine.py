@@ -409,12 +409,20 @@ class Engine:
 
     async def close(self, timeout: float = 10.0) -> None:
         """Close every session (``server shutting down``) and wait, up to ``timeout``, for them
-        to flush: a polling session sends its queue and close packet on its pending or next
-        poll. What is left at the deadline is dropped."""
+        to finish: a WebSocket's closing handshake, an upgrade under way. A polling session
+        gets its close packet on its pending GET; with no GET waiting it cannot be told, so
+        it is closed at once (its queue dropped), as Node does. What is left at the deadline
+        is dropped."""
         self._closing = True
         self._idle = asyncio.Event()
         for session in list(self.sessions.values()):
+            transport = session._transport
+            unreachable = (
+                transport.name == "polling" and not transport.writable and not session.upgrading
+            )
             session.close(SERVER_SHUTTING_DOWN)
+            if unreachable:
+                session._finish(SERVER_SHUTTING_DOWN, None)
         self._check_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)

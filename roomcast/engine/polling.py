@@ -24,7 +24,7 @@ Headers = list[tuple[str, str]]
 class PollingTransport:
     """The polling side of a session: at most one pending GET, answered by :meth:`respond`."""
 
-    __slots__ = ("_encoding", "_get", "_get_headers", "session")
+    __slots__ = ("_encoding", "_get", "_get_headers", "_held", "_holds", "session")
 
     name = "polling"
 
@@ -33,6 +33,8 @@ class PollingTransport:
         self._get: asyncio.Future[Response] | None = None
         self._get_headers: Headers = []
         self._encoding: str | None = None
+        self._holds = 0
+        self._held: tuple[asyncio.Future[Response], Response] | None = None
 
     @property
     def writable(self) -> bool:
@@ -116,7 +118,22 @@ class PollingTransport:
             ("cache-control", "no-store"),
             *self._get_headers,
         ]
-        future.set_result(Response(200, headers, body))
+        if self._holds:
+            self._held = (future, Response(200, headers, body))
+        else:
+            future.set_result(Response(200, headers, body))
+
+    def hold(self) -> None:
+        """Keep GET answers (see :meth:`release`) instead of sending them."""
+        self._holds += 1
+
+    def release(self) -> None:
+        """End one :meth:`hold`; after the last, the kept answer goes out."""
+        self._holds -= 1
+        if not self._holds and self._held is not None:
+            (future, response), self._held = self._held, None
+            if not future.done():
+                future.set_result(response)
 
     def send_text(
         self, text: str, compress: bool = True

@@ -64,6 +64,12 @@ class Transport(Protocol):
     def abort(self) -> None:
         """Drop the transport at once, discarding what is not yet sent."""
 
+    def hold(self) -> None:
+        """Keep polling answers until :meth:`release` (polling only)."""
+
+    def release(self) -> None:
+        """End one :meth:`hold`: a kept answer goes out after the last (polling only)."""
+
 
 class Session:
     """An Engine.IO session: a ``sid``, its current transport, heartbeat and outgoing queue."""
@@ -192,6 +198,28 @@ class Session:
             self._flush()
         return True
 
+    def hold_polling_answers(self) -> Callable[[], None]:
+        """Keep the answers to this session's GETs until the returned function is called
+        (once; later calls do nothing). Nothing is held on a WebSocket.
+
+        For a process that relays one of this session's POSTs: it releases once the POST's
+        answer is out, so that a GET answer the POST caused (an ack) is not sent before it,
+        as in a single process.
+        """
+        transport = self._transport
+        if transport.name != "polling":
+            return lambda: None
+        transport.hold()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                transport.release()
+
+        return release
+
     def close(self, reason: str = FORCED_CLOSE) -> None:
         """Close the session: queued packets are flushed first, then ``reason`` is reported.
 
@@ -240,6 +268,8 @@ class Session:
             if packet is None:
                 return
             if packet.type == PacketType.CLOSE:
+                if self._transport.writable:  # like Node: the client's waiting GET gets a noop
+                    self._transport.respond("6")
                 self._finish(TRANSPORT_CLOSE, None)
                 return
             self._on_packet(packet)

@@ -207,6 +207,12 @@ class WebSocketTransport(asyncio.Protocol):
     def respond(self, payload: str) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
 
+    def hold(self) -> None:  # pragma: no cover - polling only
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - polling only
+        raise NotImplementedError
+
     def close(self) -> None:
         """Start the closing handshake (empty close frame, like Node's ``ws.close()``)."""
         if self.protocol.state is OPEN:
@@ -348,7 +354,9 @@ class WebSocketTransport(asyncio.Protocol):
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         session = self.session
-        if session is None or self.protocol.state is not OPEN:
+        # Not the protocol's state: the frames parsed in the same read as a close frame come
+        # before it, and are delivered (in order) before the close is reported, as with Node.
+        if session is None or self._reported:
             return
         if opcode is _TEXT:
             try:

@@ -18,6 +18,7 @@ from ..engine.http import ProxyTrust
 from ..engine.listener import Listener
 from ..engine.reasons import SERVER_SHUTTING_DOWN
 from ..engine.session import Session
+from ..engine.signals import close_interruptibly
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
@@ -274,8 +275,9 @@ class Server(Broadcasts):
             await self.close()
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-        """Serve until SIGINT or SIGTERM, then close gracefully (blocking); ``options`` as
-        :meth:`listen` (``ssl``, ``forwarded_allow_ips``)."""
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking); a second SIGINT
+        stops waiting for the clients. ``options`` as :meth:`listen` (``ssl``,
+        ``forwarded_allow_ips``)."""
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -283,11 +285,14 @@ class Server(Broadcasts):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            async with self.serve(host, port, **options):
+            await self.listen(host, port, **options)
+            try:
                 scheme = "https" if options.get("ssl") else "http"
                 logger.info("serving on %s://%s:%d", scheme, host, self.listener.port)
                 await stop.wait()
+            finally:
                 logger.info("shutting down")
+                await close_interruptibly(self.close())  # a second Ctrl-C stops waiting
 
         asyncio.run(main())
 

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 import socketio
+from websockets.asyncio.client import connect as ws_connect
 
 from tests.certs import self_signed
 from tests.conftest import ROOT
@@ -201,3 +202,56 @@ async def test_serve_refuses_tokens_that_never_expire_unless_told(
         assert await clients().refusal(url, forever) == "jwt has no exp"
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
+
+
+SHUTDOWN = 5.0
+"""Seconds the tests below give the server to exit: half its 10 s shutdown timeout."""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_shutdown_closes_a_polling_session_without_pending_get_at_once(
+    serve: Starter, port: int, signum: int
+) -> None:
+    """No GET waits, so the client cannot be told: nothing to wait for (as Node's close())."""
+    process = await serve("--log-level", "warning", env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    url = f"http://127.0.0.1:{port}/socket.io/"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.get(url, params={"EIO": "4", "transport": "polling"})
+        sid = json.loads(opened.text[1:])["sid"]
+        params = {"EIO": "4", "transport": "polling", "sid": sid}
+        token = user_token("1", "Ann")
+        connect = await http.post(url, params=params, content="40" + json.dumps({"token": token}))
+        assert connect.text == "ok"
+    process.send_signal(signum)
+    assert await asyncio.wait_for(process.wait(), SHUTDOWN) == 0
+    assert process.stderr is not None
+    assert "Traceback" not in (await process.stderr.read()).decode()
+
+
+async def test_a_second_sigint_during_the_shutdown_wait_exits_at_once(
+    serve: Starter, port: int
+) -> None:
+    """A client between its upgrade probe and "5" holds the shutdown (up to 10 s); a second
+    Ctrl-C ends it at once, with no traceback."""
+    process = await serve(env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    url = f"http://127.0.0.1:{port}/socket.io/"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.get(url, params={"EIO": "4", "transport": "polling"})
+        sid = json.loads(opened.text[1:])["sid"]
+    async with ws_connect(
+        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    ) as ws:
+        await ws.send("2probe")
+        assert await asyncio.wait_for(ws.recv(), WAIT) == "3probe"
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        log = b""
+        while b"shutting down" not in log:  # the first SIGINT was handled: the wait is on
+            line = await asyncio.wait_for(process.stderr.readline(), WAIT)
+            assert line, log
+            log += line
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), SHUTDOWN) == 130  # 128 + SIGINT
+    assert "Traceback" not in (log + await process.stderr.read()).decode()

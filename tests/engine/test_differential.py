@@ -118,6 +118,17 @@ async def client_close(t: Target, http: httpx.AsyncClient) -> None:
     await t.request(http, "after", "GET", polling(sid))
 
 
+async def client_close_during_poll(t: Target, http: httpx.AsyncClient) -> None:
+    """The client POSTs its close packet while its GET waits."""
+    sid = await t.open(http)
+    poll = await poll_started(http, t, sid)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as other:
+        await t.request(other, "close packet", "POST", polling(sid), content="1")
+    t.log(f"pending poll: {await poll.answer()}")
+    await t.request(http, "after", "GET", polling(sid))
+    await t.request(http, "post after", "POST", polling(sid), content="4x")
+
+
 async def parse_error(t: Target, http: httpx.AsyncClient) -> None:
     sid = await t.open(http)
     await t.request(http, "bad packet", "POST", polling(sid), content="4a\x1ex")
@@ -316,6 +327,7 @@ SCENARIOS: list[Scenario] = [
     echo,
     compressed,
     client_close,
+    client_close_during_poll,
     parse_error,
     client_ping,
     binary_post,

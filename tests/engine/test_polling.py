@@ -418,17 +418,29 @@ async def test_messages_reach_on_message_in_order(
     assert json.loads('"ok"') == "ok"
 
 
-async def test_shutdown_flushes_on_next_poll(make_server: MakeServer) -> None:
+async def test_shutdown_answers_the_pending_poll(make_server: MakeServer) -> None:
     server = await make_server()
     url = server.url
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:  # keeps its connection alive
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         sid = await handshake(http, url)
-        server.sessions[sid].send("before shutdown")
-        closing = asyncio.ensure_future(server.listener.close(timeout=TIMEOUT))
-        response = await http.get(url, params=polling(sid))
-        assert response.text == "4before shutdown"
-        response = await http.get(url, params=polling(sid))
-        assert response.text == "6\x1e1"
+        poll = asyncio.ensure_future(http.get(url, params=polling(sid)))
+        await until(poll_pending(server, sid))
+        closing = asyncio.ensure_future(server.listener.close(timeout=3600))
+        assert (await poll).text == "1"
+        assert await server.close_reason(sid) == "server shutting down"
+        await asyncio.wait_for(closing, TIMEOUT)
+
+
+async def test_shutdown_closes_a_session_with_no_poll_pending_at_once(
+    make_server: MakeServer,
+) -> None:
+    """As Node's close(): a client that is not polling cannot be told, nothing is waited for."""
+    server = await make_server()
+    url = server.url
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = await handshake(http, url)
+        server.sessions[sid].send("queued")
+        closing = asyncio.ensure_future(server.listener.close(timeout=3600))
         assert await server.close_reason(sid) == "server shutting down"
         await asyncio.wait_for(closing, TIMEOUT)
 

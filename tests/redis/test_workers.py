@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
+from roomcast.cluster.forward import (
+    FORWARDED_HEADER,
+    RELEASE_HEADER,
+    ForwardingListener,
+    reuse_port_socket,
+)
 from tests.conftest import ROOT
+from tests.engine.conftest import PATH, EchoServer, poll_pending
 from tests.socketio.conftest import PyClient
 
-from .conftest import WAIT, RedisServer
+from .conftest import WAIT, RedisServer, until
 
 
 @pytest.fixture
@@ -117,3 +127,119 @@ async def test_workers_need_redis(port: int) -> None:
     _, err = await asyncio.wait_for(process.communicate(), WAIT)
     assert process.returncode == 2
     assert b"--workers 2 needs --redis-url" in err
+
+
+async def http_exchange(sock: socket.socket, request: str) -> str:
+    """Send ``request`` on ``sock`` and read one answer (it has a Content-Length): its body."""
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(sock, request.encode())
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < length(data):
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), WAIT)
+        assert chunk, data
+        data += chunk
+    return data.partition(b"\r\n\r\n")[2].decode()
+
+
+def length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+async def test_the_owner_answers_a_get_only_once_the_relayed_post_answer_is_out(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A single process writes a POST's "ok" before the answer it causes on the GET (an ack),
+    and python-engineio's client relies on that: if the ack comes first and the app then calls
+    disconnect(), its write loop, still waiting for the POST's answer, ends without sending
+    the close packet, and the disconnect hangs until the ping timeout. So the owner of a
+    session keeps its GET answers until the worker that relayed the POST says its answer is
+    out. The test plays that worker on the owner's unix socket; the owner is an echo engine
+    (the answer is ready while the POST is handled: the tightest case)."""
+    path = str(tmp_path / "owner.sock")
+    owner = EchoServer()
+    owner.listener = ForwardingListener(reuse_port_socket("127.0.0.1", 0), path, [])
+    owner.listener.mount(owner.engine)
+    await owner.start()
+    loop = asyncio.get_running_loop()
+    get = socket.socket()
+    get.setblocking(False)
+    relay = socket.socket(socket.AF_UNIX)
+    relay.setblocking(False)
+    query = f"{PATH}?EIO=4&transport=polling"
+    try:
+        await loop.sock_connect(get, ("127.0.0.1", owner.port))
+        opened = await http_exchange(get, f"GET {query} HTTP/1.1\r\nHost: x\r\n\r\n")
+        sid = json.loads(opened[1:])["sid"]
+        await loop.sock_sendall(get, f"GET {query}&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await until(poll_pending(owner, sid))
+        await loop.sock_connect(relay, path)
+        relayed = (
+            f"POST {query}&sid={sid} HTTP/1.1\r\nHost: x\r\n{FORWARDED_HEADER}: 1\r\n"
+            "Content-Length: 6\r\n\r\n4hello"
+        )
+        assert await http_exchange(relay, relayed) == "ok"
+        # Loopback: an answer written to the GET's connection would be in its buffer now.
+        with pytest.raises(BlockingIOError):
+            get.recv(65536, socket.MSG_PEEK)  # the GET was answered before the POST's answer
+        release = (
+            f"POST {query}&sid={sid} HTTP/1.1\r\nHost: x\r\n{FORWARDED_HEADER}: 1\r\n"
+            f"{RELEASE_HEADER}: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        await http_exchange(relay, release)
+        assert await http_exchange(get, "") == "4hello"
+    finally:
+        get.close()
+        relay.close()
+        await owner.listener.close()
+
+
+async def test_polling_disconnect_after_an_ack_through_the_workers(workers: str) -> None:
+    """python-socketio's polling client: an ack, then disconnect(), on both workers."""
+    for _ in range(6):  # some of these clients' POSTs are relayed by the other worker
+        client = PyClient(["polling"])
+        await client.connect(workers)
+        await client.next_event("hello")
+        assert await client.call("join", "r") == ["joined"]
+        await asyncio.wait_for(client.disconnect(), WAIT)  # under the 20 s ping timeout
+
+
+async def test_a_second_sigint_stops_the_workers_shutdown_wait(
+    redis_server: RedisServer, port: int
+) -> None:
+    """A client between its upgrade probe and "5" holds a worker's shutdown (up to 10 s); a
+    second SIGINT to the supervisor kills the workers at once: status 130, no traceback."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "roomcast", "serve", "tests.redis.worker_app:io",
+        "--workers", "2", "--redis-url", redis_server.url, "--port", str(port),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), WAIT)).decode()
+        assert line.startswith("roomcast listening on")
+        url = f"http://127.0.0.1:{port}/socket.io/"
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            opened = await http.get(url, params={"EIO": "4", "transport": "polling"})
+            sid = json.loads(opened.text[1:])["sid"]
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        ) as ws:
+            await ws.send("2probe")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "3probe"
+            process.send_signal(signal.SIGINT)
+            log = b""
+            while log.count(b"shutting down") < 2:  # both workers got the supervisor's SIGTERM
+                line_bytes = await asyncio.wait_for(process.stderr.readline(), WAIT)
+                assert line_bytes, log
+                log += line_bytes
+            process.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(process.wait(), 5.0) == 130  # not the 10 s wait
+        assert b"Traceback" not in log + await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

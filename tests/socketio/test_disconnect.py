@@ -205,3 +205,40 @@ async def test_multiplexed_namespaces_on_one_connection(io: Server, node: str) -
         assert io.engine.sessions == {}
     finally:
         await driver.close()
+
+
+CLOSE_FRAME = bytes((0x88, 0x82, 0, 0, 0, 0)) + (1000).to_bytes(2, "big")
+"""A masked client close frame, code 1000 (zero mask)."""
+
+
+@pytest.mark.parametrize(
+    ("frames", "events", "server_reason"),
+    [
+        (['42["ev","last words"]'], ["last words"], "transport close"),
+        (['42["ev","one"]', '42["ev","two"]', "41"], ["one", "two"], "client namespace disconnect"),
+        (["41"], [], "client namespace disconnect"),
+    ],
+)
+async def test_frames_in_the_same_read_as_the_close_frame_are_handled_first(
+    io: Server, frames: list[str], events: list[str], server_reason: str
+) -> None:
+    """Like Node: every data frame before the close frame is delivered, in order, then the close."""
+    from .test_write_batch import UPGRADE, client_frame, read_frames
+
+    watch = Watch(io)
+    seen: list[str] = []
+    io.on("ev", lambda socket, text: seen.append(text))
+    reader, writer = await asyncio.open_connection("127.0.0.1", io.listener.port)
+    try:
+        writer.write(UPGRADE.encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert head.startswith(b"HTTP/1.1 101")
+        assert (await read_frames(reader, 1))[0].startswith("0{")
+        writer.write(client_frame("40"))
+        assert (await read_frames(reader, 1))[0].startswith('40{"sid":')
+        await watch.connected()
+        writer.write(b"".join(client_frame(text) for text in frames) + CLOSE_FRAME)  # one write
+        _, reason, _ = await watch.reasons()
+        assert (seen, reason) == (events, server_reason)
+    finally:
+        writer.close()
