@@ -8,7 +8,9 @@
 //
 // Two apps run on every server. The bench app: "join"(room) joins and acks; "fanout"(payload) emits
 // "msg"(payload) to room "bench"; "echo"(payload) acks the payload back. The chat app (`chat: true`, the one
-// `roomcast serve` runs): a JWT in the CONNECT packet (HS256 signed with `jwtSecret`, claims id and name);
+// `roomcast serve` runs): a JWT in the CONNECT packet (HS256 signed with `jwtSecret`, claims id, name and
+// an expiry an hour ahead: the chat refuses
+// tokens that never expire);
 // "join"(room) acks {"status":"ok"}; "message"({message, roomName}) reaches everyone else in the room as
 // "message"({name, id, message}) and acks {"status":"ok"}.
 // The generator reports its own CPU time next to the server's (read from /proc) so a saturated generator is
@@ -127,7 +129,8 @@ function readInt(buf, i, end) {
 // The chat's HS256 token of user `u<index>`, made here as a login service would.
 function token(index) {
   const part = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
-  const signed = `${part({ alg: "HS256", typ: "JWT" })}.${part({ id: `u${index}`, name: `user ${index}`, iat: Math.floor(Date.now() / 1000) })}`;
+  const now = Math.floor(Date.now() / 1000);
+  const signed = `${part({ alg: "HS256", typ: "JWT" })}.${part({ id: `u${index}`, name: `user ${index}`, iat: now, exp: now + 3600 })}`;
   return `${signed}.${crypto.createHmac("sha256", opts.jwtSecret).update(signed).digest("base64url")}`;
 }
 
