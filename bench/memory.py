@@ -111,7 +111,7 @@ async def measure(clients: int) -> dict[str, Any]:
 
     def parts_of(socket: Any) -> dict[str, object]:
         session = socket.client.session
-        ws = session._transport
+        ws = session.transport
         return {
             "Session": session,
             "Socket": socket,
@@ -124,7 +124,7 @@ async def measure(clients: int) -> dict[str, Any]:
     mine, theirs = parts_of(first), parts_of(second)
     ws: Any = mine["WebSocketTransport"]
     shared = [io, nsp, nsp.adapter, io.engine, listener, ws.loop, ws._batch, ws.on_lost]
-    shared += [first.client.session._options, first.client.session._on_closed, io.engine.sessions]
+    shared += [first.client.session.options, first.client.session._on_closed, io.engine.sessions]
     objects: dict[str, int] = {}
     for name, root in mine.items():
         # each object on its own: the other parts of the same connection are not counted in

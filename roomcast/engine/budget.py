@@ -55,10 +55,10 @@ class WriteBudget:
             self._handle = None
         total = 0
         for ws in self._websockets:
-            total += ws._refresh_buffered()
+            total += ws.refresh_buffered()
         sessions = list(self._sessions.values())
         for session in sessions:
-            total += session._queued_bytes
+            total += session.queued_bytes
         self.total = total
         if total <= self.limit:
             return
@@ -67,4 +67,4 @@ class WriteBudget:
             if self.total <= self.limit:
                 break
             if not session.closed:
-                session._cut_off(f"write buffer full (server total past {self.limit} bytes)")
+                session.cut_off(f"write buffer full (server total past {self.limit} bytes)")

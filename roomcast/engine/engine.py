@@ -37,7 +37,7 @@ from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
 from .session import Session
-from .websocket import WebSocketTransport, WriteBatch, handshake
+from .websocket import WebSocketTransport, WriteBatch, open_websocket
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
 
@@ -227,7 +227,7 @@ class Engine:
             return self._error(refusal, headers)
         sid = request.query.get("sid")
         if sid:
-            transport = self.sessions[sid]._transport
+            transport = self.sessions[sid].transport
             assert isinstance(transport, PollingTransport)
             return transport.on_request(request, headers)
         allowed = self._allow(request)
@@ -278,7 +278,7 @@ class Engine:
             else []
         )
         options = self.options
-        session._start(
+        session.start(
             "0"
             + dumps(
                 {
@@ -361,7 +361,7 @@ class Engine:
             return None  # the client left while allow_request was running
         transport, raw = connection.detach()
         options = self.options
-        ws = handshake(
+        ws = open_websocket(
             transport,
             raw,
             max_payload=options.max_payload,
@@ -388,7 +388,7 @@ class Engine:
                 ws.close()
             else:
                 ws.session = session
-                session._begin_upgrade(ws)
+                session.begin_upgrade(ws)
                 ws.start()
             return None
         session = self._new_session(request, ws)
@@ -416,20 +416,20 @@ class Engine:
         self._closing = True
         self._idle = asyncio.Event()
         for session in list(self.sessions.values()):
-            transport = session._transport
+            transport = session.transport
             unreachable = (
                 transport.name == "polling" and not transport.writable and not session.upgrading
             )
             session.close(SERVER_SHUTTING_DOWN)
             if unreachable:
-                session._finish(SERVER_SHUTTING_DOWN, None)
+                session.finish(SERVER_SHUTTING_DOWN, None)
         self._check_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             logger.info("engine %s: closing did not finish in %.1f s", self.options.path, timeout)
         for session in list(self.sessions.values()):
-            session._finish(SERVER_SHUTTING_DOWN, None)
+            session.finish(SERVER_SHUTTING_DOWN, None)
         for ws in list(self._websockets):
             ws.transport.abort()
 

@@ -58,7 +58,7 @@ class PollingTransport:
         session = self.session
         logger.info("session %s: %s", session.sid if session else "?", description)
         if session is not None:
-            session._on_transport_closed(self, TRANSPORT_ERROR, description)
+            session.transport_closed(self, TRANSPORT_ERROR, description)
 
     def _on_poll(self, request: Request, headers: Headers) -> Response | asyncio.Future[Response]:
         if self._get is not None:
@@ -73,7 +73,7 @@ class PollingTransport:
         if ";MSIE" in user_agent or "Trident/" in user_agent:
             self._get_headers = [*headers, ("X-XSS-Protection", "0")]
         if self.session is not None:
-            self.session._on_poll()
+            self.session.poll_waiting()
         return future
 
     def _on_get_done(self, future: asyncio.Future[Response]) -> None:
@@ -89,7 +89,7 @@ class PollingTransport:
             self._error("payload too large")
             return Response(413, list(headers), close=True)
         if self.session is not None:
-            self.session._on_payload(request.body.decode("utf-8", "replace"))
+            self.session.receive_payload(request.body.decode("utf-8", "replace"))
         return Response(
             200,
             [
@@ -108,7 +108,7 @@ class PollingTransport:
             return
         body = payload.encode()
         headers = [("Content-Type", "text/plain; charset=UTF-8")]
-        threshold = self.session._options.http_compression_threshold if self.session else None
+        threshold = self.session.options.http_compression_threshold if self.session else None
         if self._encoding is not None and threshold is not None and len(body) >= threshold:
             compressor = zlib.compressobj(wbits=31 if self._encoding == "gzip" else 15)
             body = compressor.compress(body) + compressor.flush()

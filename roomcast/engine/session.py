@@ -1,7 +1,7 @@
 """One Engine.IO session (one ``sid``), whatever transport carries it.
 
 The session owns the polling queue, the heartbeat timers, the upgrade state and the close reason.
-Transports call ``_on_data`` / ``_on_transport_closed``; the layer above sets ``on_message`` and
+Transports call ``receive`` / ``transport_closed``; the layer above sets ``on_message`` and
 ``on_close`` and calls :meth:`Session.send`, :meth:`Session.send_prepared`, :meth:`Session.close`.
 """
 
@@ -79,24 +79,24 @@ class Session:
         "_close_reason",
         "_close_timer",
         "_on_closed",
-        "_options",
         "_ping_timer",
         "_pong_timer",
         "_probe",
         "_probed",
         "_queue",
-        "_queued_bytes",
         "_refreshed",
         "_state",
-        "_transport",
         "_upgrade_timer",
         "connected_at",
         "loop",
         "on_close",
         "on_message",
+        "options",
         "protocol",
+        "queued_bytes",
         "request",
         "sid",
+        "transport",
         "upgraded",
     )
 
@@ -120,15 +120,18 @@ class Session:
         """Called once with ``(reason, description)`` when the session ends."""
         self.upgraded = False
         self.loop = asyncio.get_running_loop()
-        self._transport = transport
-        self._options = options
+        self.transport = transport
+        """The transport in use (polling, or WebSocket once upgraded); engine-internal."""
+        self.options = options
+        """The engine's options (read-only)."""
         self._on_closed = on_closed
         self._state = _OPEN
         self._close_reason = FORCED_CLOSE
         self._queue: list[str] = []
-        self._queued_bytes = 0
+        self.queued_bytes = 0
+        """Bytes waiting in the polling queue (UTF-8), counted against the budget."""
         self._budget = budget
-        """The engine's budget, counting ``_queued_bytes`` (the WebSocket counts its own)."""
+        """The engine's budget, counting ``queued_bytes`` (the WebSocket counts its own)."""
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -145,7 +148,7 @@ class Session:
     @property
     def transport_name(self) -> str:
         """``"polling"`` or ``"websocket"`` (changes after an upgrade)."""
-        return self._transport.name
+        return self.transport.name
 
     @property
     def closed(self) -> bool:
@@ -160,7 +163,7 @@ class Session:
     @property
     def write_buffer_size(self) -> int:
         """Bytes waiting to be sent: the polling queue plus the socket's write buffer."""
-        return self._queued_bytes + self._transport.write_buffer_size
+        return self.queued_bytes + self.transport.write_buffer_size
 
     def send(self, data: str | bytes, *, volatile: bool = False, compress: bool = True) -> bool:
         """Send one Engine.IO MESSAGE (``str`` text, ``bytes`` binary); ``False`` if dropped.
@@ -172,13 +175,13 @@ class Session:
         """
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
             return False
-        transport = self._transport
+        transport = self.transport
         if self._probe is None and transport.name == "websocket":
             if isinstance(data, str):
                 buffered = transport.send_text("4" + data, compress)
             else:
                 buffered = transport.send_binary(bytes(data), compress)
-            if buffered > self._options.max_write_buffer:
+            if buffered > self.options.max_write_buffer:
                 self._check_buffer()
         else:
             self._enqueue(encode_payload((Packet(_MESSAGE, data),)))
@@ -188,9 +191,9 @@ class Session:
         """Send pre-encoded messages (a broadcast); ``False`` if dropped."""
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
             return False
-        transport = self._transport
+        transport = self.transport
         if self._probe is None and transport.name == "websocket":
-            if transport.send_prepared(message) > self._options.max_write_buffer:
+            if transport.send_prepared(message) > self.options.max_write_buffer:
                 self._check_buffer()
         else:
             for item in message.polling_packets():
@@ -206,7 +209,7 @@ class Session:
         answer is out, so that a GET answer the POST caused (an ack) is not sent before it,
         as in a single process.
         """
-        transport = self._transport
+        transport = self.transport
         if transport.name != "polling":
             return lambda: None
         transport.hold()
@@ -233,24 +236,25 @@ class Session:
         self._stop_heartbeat()
         # An upgrade under way goes on, as with Node: a client between probe and "5" has paused
         # its polling, so the queue and the close can only reach it on the new WebSocket.
-        if self._transport.name == "websocket":
-            self._finish(reason, None)
+        if self.transport.name == "websocket":
+            self.finish(reason, None)
             return
         self._close_timer = self.loop.call_later(
-            self._options.polling_close_timeout, self._finish, reason, None
+            self.options.polling_close_timeout, self.finish, reason, None
         )
         self._flush()
 
-    # transport callbacks
+    # Internal API of the engine layer: called by the transports, the engine and the write
+    # budget (other modules of roomcast.engine), not by applications.
 
-    def _start(self, open_packet: str) -> None:
+    def start(self, open_packet: str) -> None:
         """Send the open packet and start the heartbeat."""
         self._send_control(open_packet)
         self._schedule_ping()
 
-    def _on_data(self, transport: Transport, data: str | bytes) -> None:
+    def receive(self, transport: Transport, data: str | bytes) -> None:
         """One Engine.IO packet (WebSocket form) arrived on ``transport``."""
-        if transport is not self._transport:
+        if transport is not self.transport:
             if transport is self._probe:
                 self._on_probe_data(data)
             return
@@ -259,7 +263,7 @@ class Session:
             if packet is not None:
                 self._on_packet(packet)
 
-    def _on_payload(self, payload: str) -> None:
+    def receive_payload(self, payload: str) -> None:
         """A polling POST body: packets are handled in order until one fails to decode."""
         for part in payload.split(SEPARATOR):
             if self._state != _OPEN:
@@ -268,9 +272,9 @@ class Session:
             if packet is None:
                 return
             if packet.type == PacketType.CLOSE:
-                if self._transport.writable:  # like Node: the client's waiting GET gets a noop
-                    self._transport.respond("6")
-                self._finish(TRANSPORT_CLOSE, None)
+                if self.transport.writable:  # like Node: the client's waiting GET gets a noop
+                    self.transport.respond("6")
+                self.finish(TRANSPORT_CLOSE, None)
                 return
             self._on_packet(packet)
 
@@ -280,7 +284,7 @@ class Session:
             return decode_packet(data)
         except ProtocolError as exc:
             logger.info("session %s: invalid packet: %s", self.sid, exc)
-            self._finish(PARSE_ERROR, str(exc))
+            self.finish(PARSE_ERROR, str(exc))
             return None
 
     def _on_packet(self, packet: Packet) -> None:
@@ -290,7 +294,7 @@ class Session:
             self._refreshed = True
             self._pong_timer.cancel()
             self._pong_timer = self.loop.call_later(
-                self._options.ping_timeout, self._on_ping_timeout
+                self.options.ping_timeout, self._on_ping_timeout
             )
         if kind == _MESSAGE:
             callback = self.on_message
@@ -306,35 +310,35 @@ class Session:
                 self._schedule_ping()
         elif kind == PacketType.PING:
             logger.info("session %s: client ping (invalid heartbeat direction)", self.sid)
-            self._finish(TRANSPORT_ERROR, "invalid heartbeat direction")
+            self.finish(TRANSPORT_ERROR, "invalid heartbeat direction")
 
-    def _on_transport_closed(
-        self, transport: Transport, reason: str, description: str | None
-    ) -> None:
+    def transport_closed(self, transport: Transport, reason: str, description: str | None) -> None:
         """``transport`` went away: end the session, or just the upgrade if it was the probe."""
         if transport is self._probe:
             logger.debug("session %s: upgrade failed: %s", self.sid, description or reason)
             self._cancel_upgrade()
-        elif transport is self._transport:
-            self._finish(reason, description)
+        elif transport is self.transport:
+            self.finish(reason, description)
 
-    def _on_poll(self) -> None:
+    def poll_waiting(self) -> None:
         """A GET is waiting: answer it now if there is anything to say."""
         if self._state == _CLOSING and not self._queue:
-            self._transport.respond("6" + SEPARATOR + "1")  # what Node sends a poll after close()
-            self._finish(self._close_reason, None)
+            self.transport.respond("6" + SEPARATOR + "1")  # what Node sends a poll after close()
+            self.finish(self._close_reason, None)
         elif self._queue:
             self._flush()
         elif self._probed:
-            self._transport.respond("6")  # release the poll so the client can finish its upgrade
+            self.transport.respond("6")  # release the poll so the client can finish its upgrade
 
     # upgrade
 
-    def _begin_upgrade(self, probe: Transport) -> None:
+    def begin_upgrade(self, probe: Transport) -> None:
+        """A WebSocket ``probe`` for this session opened: wait for its ``2probe`` (until the
+        upgrade timeout)."""
         self._probe = probe
         self._probed = False
         self._upgrade_timer = self.loop.call_later(
-            self._options.upgrade_timeout, self._upgrade_timeout
+            self.options.upgrade_timeout, self._upgrade_timeout
         )
 
     def _on_probe_data(self, data: str | bytes) -> None:
@@ -343,8 +347,8 @@ class Session:
         if data == "2probe":
             probe.send_text("3probe")
             self._probed = True
-            if self._transport.writable and not self._queue:
-                self._transport.respond("6")
+            if self.transport.writable and not self._queue:
+                self.transport.respond("6")
         elif data == "5" and self._state != _CLOSED:
             self._complete_upgrade(probe)
         else:
@@ -352,13 +356,13 @@ class Session:
             self._cancel_upgrade()
 
     def _complete_upgrade(self, probe: Transport) -> None:
-        polling = self._transport
+        polling = self.transport
         if self._upgrade_timer is not None:
             self._upgrade_timer.cancel()
             self._upgrade_timer = None
         self._probe = None
         self._probed = False
-        self._transport = probe
+        self.transport = probe
         self.upgraded = True
         if polling.writable:
             polling.respond("1")
@@ -373,7 +377,7 @@ class Session:
             else:
                 probe.send_text(item)
         if self._state == _CLOSING:
-            self._finish(self._close_reason, None)
+            self.finish(self._close_reason, None)
 
     def _upgrade_timeout(self) -> None:
         self._upgrade_timer = None
@@ -392,21 +396,21 @@ class Session:
     # sending
 
     def _can_send_volatile(self) -> bool:
-        if self._probe is not None or not self._transport.writable:
+        if self._probe is not None or not self.transport.writable:
             return False
-        return self.write_buffer_size <= self._options.write_buffer_high_water
+        return self.write_buffer_size <= self.options.write_buffer_high_water
 
     def _send_control(self, text: str) -> None:
         """Send a non-MESSAGE packet in text form (open, ping)."""
-        if self._probe is None and self._transport.name == "websocket":
-            self._transport.send_text(text)
+        if self._probe is None and self.transport.name == "websocket":
+            self.transport.send_text(text)
         else:
             self._enqueue(text)
 
     def _enqueue(self, item: str, *, flush: bool = True) -> None:
         self._queue.append(item)
         size = len(item) if item.isascii() else len(item.encode())
-        self._queued_bytes += size
+        self.queued_bytes += size
         budget = self._budget
         if budget is not None:
             budget.total += size
@@ -415,7 +419,7 @@ class Session:
 
     def _flush(self) -> None:
         """Answer the pending GET with queued packets (up to ``max_payload``); close if asked."""
-        transport = self._transport
+        transport = self.transport
         if transport.name != "polling" or not transport.writable:
             self._check_buffer()
             return
@@ -424,10 +428,10 @@ class Session:
             return
         if self._state == _CLOSING and not queue:
             transport.respond("1")
-            self._finish(self._close_reason, None)
+            self.finish(self._close_reason, None)
             return
-        limit = self._options.max_payload
-        count = self._options.polling_max_packets or len(queue)
+        limit = self.options.max_payload
+        count = self.options.polling_max_packets or len(queue)
         taken = size = 0  # in bytes, as the answer goes out (UTF-8)
         while taken < len(queue) and taken < count:
             item = queue[taken]
@@ -438,7 +442,7 @@ class Session:
             taken += 1
         parts = queue[:taken]
         del queue[:taken]
-        self._queued_bytes -= size - taken
+        self.queued_bytes -= size - taken
         if self._budget is not None:
             self._budget.total -= size - taken
         # Closing: like Node, the last queued packets go alone and the close packet waits for the
@@ -449,13 +453,13 @@ class Session:
     def _check_buffer(self) -> None:
         """Past ``max_write_buffer``, cut the session off (see :meth:`_cut_off`); past the
         engine's ``max_write_buffer_total``, have the budget enforced."""
-        if self.write_buffer_size > self._options.max_write_buffer and self._state == _OPEN:
-            self._cut_off("write buffer full")
+        if self.write_buffer_size > self.options.max_write_buffer and self._state == _OPEN:
+            self.cut_off("write buffer full")
         budget = self._budget
         if budget is not None and budget.total > budget.limit:
             budget.schedule()
 
-    def _cut_off(self, why: str) -> None:
+    def cut_off(self, why: str) -> None:
         """Drop every later send and what is unsent now, abort a WebSocket at once, and end
         the session (``transport error``, ``write buffer full``) once the current call (a
         broadcast loop) is over."""
@@ -465,22 +469,22 @@ class Session:
         self._queue.clear()
         self._drop_queue()
         # The peer does not read: a close frame would only queue behind the full buffer.
-        self.loop.call_soon(self._finish, TRANSPORT_ERROR, "write buffer full", True)
-        if self._transport.name == "websocket":
-            self._transport.abort()  # its bytes leave the budget now, not next iteration
+        self.loop.call_soon(self.finish, TRANSPORT_ERROR, "write buffer full", True)
+        if self.transport.name == "websocket":
+            self.transport.abort()  # its bytes leave the budget now, not next iteration
 
     def _drop_queue(self) -> None:
         """The polling queue was emptied (or handed over): its bytes leave the budget."""
         if self._budget is not None:
-            self._budget.total -= self._queued_bytes
-        self._queued_bytes = 0
+            self._budget.total -= self.queued_bytes
+        self.queued_bytes = 0
 
     # heartbeat
 
     def _schedule_ping(self) -> None:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
-        self._ping_timer = self.loop.call_later(self._options.ping_interval, self._ping)
+        self._ping_timer = self.loop.call_later(self.options.ping_interval, self._ping)
 
     def _ping(self) -> None:
         self._ping_timer = None
@@ -490,12 +494,12 @@ class Session:
         self._send_control("2")
         if self._pong_timer is not None:
             self._pong_timer.cancel()
-        self._pong_timer = self.loop.call_later(self._options.ping_timeout, self._on_ping_timeout)
+        self._pong_timer = self.loop.call_later(self.options.ping_timeout, self._on_ping_timeout)
 
     def _on_ping_timeout(self) -> None:
         self._pong_timer = None
         logger.debug("session %s: ping timeout", self.sid)
-        self._finish(PING_TIMEOUT, None)
+        self.finish(PING_TIMEOUT, None)
 
     def _stop_heartbeat(self) -> None:
         for timer in (self._ping_timer, self._pong_timer):
@@ -505,7 +509,7 @@ class Session:
 
     # the end
 
-    def _finish(self, reason: str, description: str | None, abort: bool = False) -> None:
+    def finish(self, reason: str, description: str | None, abort: bool = False) -> None:
         """End the session once: stop timers, close (or ``abort``) transports, tell the engine
         and the app."""
         if self._state == _CLOSED:
@@ -516,7 +520,7 @@ class Session:
             self._close_timer.cancel()
             self._close_timer = None
         self._cancel_upgrade()
-        transport = self._transport
+        transport = self.transport
         if transport.name == "polling" and transport.writable:
             transport.respond("1")
         if abort:

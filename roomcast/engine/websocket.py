@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .budget import WriteBudget
     from .session import Session
 
-__all__ = ["WebSocketTransport", "WriteBatch", "handshake"]
+__all__ = ["WebSocketTransport", "WriteBatch", "open_websocket"]
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -265,7 +265,7 @@ class WebSocketTransport(asyncio.Protocol):
                     budget.total += buffered - self._buffered
                 self._buffered = buffered
 
-    def _refresh_buffered(self) -> int:
+    def refresh_buffered(self) -> int:
         """Account the socket's write buffer as it is now; returns it."""
         buffered = self.transport.get_write_buffer_size()
         budget = self._budget
@@ -283,7 +283,7 @@ class WebSocketTransport(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         # The socket drained below its low-water mark: the budget learns it without a flush.
-        self._refresh_buffered()
+        self.refresh_buffered()
 
     def _expect_close(self) -> None:
         if self._close_timer is None and not self.transport.is_closing():
@@ -368,9 +368,9 @@ class WebSocketTransport(asyncio.Protocol):
                 self._expect_close()
                 self._report(TRANSPORT_ERROR, "invalid UTF-8")
                 return
-            session._on_data(self, text)
+            session.receive(self, text)
         else:
-            session._on_data(self, data)
+            session.receive(self, data)
 
     def _report(self, reason: str | None = None, description: str | None = None) -> None:
         """Tell the session, once, that this WebSocket is gone."""
@@ -387,10 +387,10 @@ class WebSocketTransport(asyncio.Protocol):
                 reason = TRANSPORT_CLOSE
         session = self.session
         if session is not None:
-            session._on_transport_closed(self, reason, description)
+            session.transport_closed(self, reason, description)
 
 
-def handshake(
+def open_websocket(
     transport: asyncio.Transport,
     raw_request: bytes,
     *,
@@ -401,7 +401,7 @@ def handshake(
     ping_interval: float | None = None,
     batch: WriteBatch | None = None,
 ) -> WebSocketTransport | None:
-    """Run the opening handshake on ``transport`` with the replayed request bytes.
+    """Open a WebSocket: run its opening handshake on ``transport`` with the replayed request bytes.
 
     Returns the open :class:`WebSocketTransport` (already the transport's protocol), or ``None``
     when websockets refused the handshake (its HTTP answer is written and the socket closed).

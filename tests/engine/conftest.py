@@ -171,7 +171,7 @@ def ws_connect(url: str, **params: str) -> Any:
 
 def poll_pending(server: EchoServer, sid: str) -> Callable[[], bool]:
     """Whether session ``sid`` has a long-poll GET waiting (for :func:`until`)."""
-    return lambda: bool(server.sessions[sid]._transport.writable)
+    return lambda: bool(server.sessions[sid].transport.writable)
 
 
 async def recv(ws: ClientConnection) -> str | bytes:

@@ -177,7 +177,7 @@ async def test_clients_read_compressed_and_plain_messages(clients: ClientFactory
         await client.connect(url_of(server))
         socket = await asyncio.wait_for(ready, WAIT)
         # the client offered permessage-deflate and the server took it
-        assert socket.client.session._transport.protocol.extensions
+        assert socket.client.session.transport.protocol.extensions
         socket.compress(False).emit("one", TEXT, BLOB)
         socket.emit("two", TEXT)
         server.compress(False).emit("three", TEXT)

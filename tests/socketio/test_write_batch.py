@@ -80,7 +80,7 @@ async def test_a_burst_of_sends_arrives_in_order_and_in_one_write(io: Server) ->
     writer.write(client_frame("40"))
     assert (await read_frames(reader, 1))[0].startswith("40{")  # Socket.IO connect
     (session,) = io.engine.sessions.values()
-    ws: Any = session._transport
+    ws: Any = session.transport
     counting = ws.transport = CountingWrites(ws.transport)
     writer.write(client_frame('427["burst"]'))
     # Everything the handler sent is one write: the first read holds all five frames.
