@@ -126,18 +126,18 @@ async def test_pages_rejoin_their_room_after_a_server_restart(browser: Browser, 
             await expect(page.locator("#status")).to_have_text(
                 f"connected as {name}", timeout=RECONNECT_MS
             )
+        # Each page says it rejoined the room it was in (Bob's join must be done before Ann
+        # sends: the two go over different connections).
+        for page in (ann, bob):
+            await expect(page.locator("#messages li.info", has_text="lobby")).to_have_text(
+                ["joined lobby", "rejoined lobby"]
+            )
 
-        # Sent as soon as the page shows "connected": it reaches the other page.
         await ann.fill("#message", "Still there, Bob?")
         await ann.press("#message", "Enter")
         await expect(bob.locator("li.theirs")).to_have_text(["Ann: Still there, Bob?"])
         await expect(ann.locator("li.mine:not(.pending)")).to_have_text(["Ann: Still there, Bob?"])
         await expect(ann.locator("li.error")).to_have_count(0)
-        # And each page said it rejoined the room it was in.
-        for page in (ann, bob):
-            await expect(page.locator("#messages li.info", has_text="lobby")).to_have_text(
-                ["joined lobby", "rejoined lobby"]
-            )
         assert errors == []
     finally:
         await io.close()
