@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from roomcast.apps.chat import create_app
 from tests.conftest import ROOT
 
-from .tokens import user_token
+from .tokens import SECRET, user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 5000
+RECONNECT_MS = 20000
+"""The client retries with a backoff of up to 5 s: a few tries after a restart."""
 ARTIFACTS = ROOT / "test-artifacts"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -104,3 +107,42 @@ async def test_refused_token_shows_the_reason(browser: Browser, chat_url: str) -
     await expect(page.locator("#message")).to_be_disabled()
     # The browser logs the refused connection's failed handshake request; nothing else.
     assert [e for e in errors if "favicon" in e or "404" in e] == []
+
+
+async def test_pages_rejoin_their_room_after_a_server_restart(browser: Browser, port: int) -> None:
+    url = f"http://127.0.0.1:{port}"
+    io = create_app(jwt_secret=SECRET)
+    await io.listen("127.0.0.1", port)
+    try:
+        errors: list[str] = []
+        ann = await open_page(browser, url + "/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"{url}/#token={user_token('2', 'Bob')}", errors)
+        await connect_and_join(bob, "Bob")
+
+        # The server restarts on the same port; both pages reconnect by themselves.
+        await io.close()
+        for page, name in ((ann, "Ann"), (bob, "Bob")):
+            await expect(page.locator("#status")).not_to_have_text(f"connected as {name}")
+        io = create_app(jwt_secret=SECRET)
+        await io.listen("127.0.0.1", port)
+        for page, name in ((ann, "Ann"), (bob, "Bob")):
+            await expect(page.locator("#status")).to_have_text(
+                f"connected as {name}", timeout=RECONNECT_MS
+            )
+        # Each page says it rejoined the room it was in (Bob's join must be done before Ann
+        # sends: the two go over different connections).
+        for page in (ann, bob):
+            await expect(page.locator("#messages li.info", has_text="lobby")).to_have_text(
+                ["joined lobby", "rejoined lobby"]
+            )
+
+        await ann.fill("#message", "Still there, Bob?")
+        await ann.press("#message", "Enter")
+        await expect(bob.locator("li.theirs")).to_have_text(["Ann: Still there, Bob?"])
+        await expect(ann.locator("li.mine:not(.pending)")).to_have_text(["Ann: Still there, Bob?"])
+        await expect(ann.locator("li.error")).to_have_count(0)
+        # The restart shows up as failed requests (refused, then 400 for the old session id)
+        assert [e for e in errors if "favicon" in e or "404" in e] == []
+    finally:
+        await io.close()
