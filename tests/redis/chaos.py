@@ -18,9 +18,9 @@ from typing import Any
 
 import socketio
 
-from roomcast.engine.server import Server
 from roomcast.rooms.redis import RedisAdapter, redis_adapter
 from roomcast.rooms.redis_link import RedisLink
+from roomcast.socketio.server import Server
 from tests.waiting import until_async
 
 from .conftest import RedisServer, numsub, setup_app, until, wait_servers
