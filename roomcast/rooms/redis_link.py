@@ -24,12 +24,16 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["Handler", "RedisLink"]
+__all__ = ["Command", "Handler", "RedisLink", "ResultHandler"]
 
 logger = logging.getLogger("roomcast.redis")
 
 Handler = Callable[[str, bytes], None]
 """``handler(channel, message)`` for a subscribed channel or pattern."""
+Command = tuple[Any, ...]
+"""A Redis command and its arguments, e.g. ``("PUBLISH", channel, message)``."""
+ResultHandler = Callable[[Any], None]
+"""``on_result(answer)`` of a queued command (None if it failed)."""
 
 _ERRORS = (redis_errors.RedisError, OSError, asyncio.TimeoutError)
 BACKOFF_MIN = 0.05
@@ -63,7 +67,7 @@ class RedisLink:
         self._waiters: list[tuple[frozenset[str], asyncio.Future[bool]]] = []
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._queue: collections.deque[tuple[Command, ResultHandler | None]] = collections.deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
@@ -198,17 +202,27 @@ class RedisLink:
         except Exception:
             logger.exception("handling a Redis message on %s failed", message["channel"])
 
-    # publishing
+    # publishing (and other commands sent in order, without waiting)
 
     def publish(self, channel: str, message: bytes) -> None:
         """Queue ``message`` for ``channel``; returns at once."""
+        self.send(("PUBLISH", channel, message))
+
+    def send(self, command: Command, on_result: ResultHandler | None = None) -> None:
+        """Queue ``command`` (e.g. ``("XADD", ...)``); returns at once. Commands go out in the
+        order they were queued, pipelined; ``on_result(answer)`` is called with Redis's answer,
+        or with None if the command failed or was dropped."""
         if self._closed:
+            if on_result is not None:
+                on_result(None)
             return
         queue = self._queue
         if len(queue) >= MAX_QUEUE:
-            queue.popleft()
+            _, dropped = queue.popleft()
             self._dropped += 1
-        queue.append((channel, message))
+            if dropped is not None:
+                _call(dropped, None)
+        queue.append((command, on_result))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         self._wake.set()
@@ -222,14 +236,20 @@ class RedisLink:
             while queue:
                 batch = [queue.popleft() for _ in range(min(BATCH, len(queue)))]
                 try:
-                    await self._send(batch)
+                    answers = await self._send(batch)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self._publish_failed(batch, exc)
+                    for _, on_result in batch:
+                        if on_result is not None:
+                            _call(on_result, None)
                     await asyncio.sleep(delay)  # backoff, not a synchronisation
                     delay = min(delay * 2, BACKOFF_MAX)
                     continue
+                for (_, on_result), answer in zip(batch, answers, strict=True):
+                    if on_result is not None:
+                        _call(on_result, None if isinstance(answer, Exception) else answer)
                 delay = BACKOFF_MIN
                 if self._publish_down:
                     self._publish_down = False
@@ -238,24 +258,25 @@ class RedisLink:
                     logger.warning("%d queued Redis messages were dropped", self._dropped)
                     self._dropped = 0
 
-    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+    async def _send(self, batch: list[tuple[Command, ResultHandler | None]]) -> list[Any]:
         try:
-            await self._send_once(batch)
+            return await self._send_once(batch)
         except (redis_errors.ConnectionError, OSError):
             # a pooled connection that died with the server fails once; a new one may work
-            await self._send_once(batch)
+            return await self._send_once(batch)
 
-    async def _send_once(self, batch: list[tuple[str, bytes]]) -> None:
+    async def _send_once(self, batch: list[tuple[Command, ResultHandler | None]]) -> list[Any]:
         if len(batch) == 1:
-            await self.client.publish(*batch[0])
-            return
+            return [await self.client.execute_command(*batch[0][0])]  # type: ignore[no-untyped-call]
         async with self.client.pipeline(transaction=False) as pipe:
-            for channel, message in batch:
-                pipe.publish(channel, message)
-            await pipe.execute()
+            for command, _ in batch:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
 
-    def _publish_failed(self, batch: list[tuple[str, bytes]], exc: BaseException) -> None:
-        channels = collections.Counter(channel for channel, _ in batch)
+    def _publish_failed(
+        self, batch: list[tuple[Command, ResultHandler | None]], exc: BaseException
+    ) -> None:
+        channels = collections.Counter(_target(command) for command, _ in batch)
         summary = ", ".join(f"{n} to {channel}" for channel, n in channels.most_common(5))
         level = logging.DEBUG if self._publish_down else logging.WARNING
         self._publish_down = True
@@ -263,13 +284,17 @@ class RedisLink:
 
     # queries
 
+    async def command(self, *args: Any) -> Any:
+        """Run one Redis command now and return its answer (retried once on a dead pooled
+        connection)."""
+        try:
+            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+        except (redis_errors.ConnectionError, OSError):  # see _send
+            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+
     async def numsub(self, channel: str) -> int:
         """``PUBSUB NUMSUB channel``: how many connections subscribe to ``channel``."""
-        command = ("PUBSUB", "NUMSUB", channel)
-        try:
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        except (redis_errors.ConnectionError, OSError):  # see _send
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        answer = await self.command("PUBSUB", "NUMSUB", channel)
         return int(answer[0][1] if isinstance(answer[0], tuple | list) else answer[1])
 
     # life cycle
@@ -286,8 +311,12 @@ class RedisLink:
         if self._queue:
             batch = list(self._queue)
             self._queue.clear()
+            answers: list[Any] = [None] * len(batch)
             with contextlib.suppress(*_ERRORS):
-                await asyncio.wait_for(self._send(batch), 1.0)
+                answers = await asyncio.wait_for(self._send(batch), 1.0)
+            for (_, on_result), answer in zip(batch, answers, strict=True):
+                if on_result is not None:
+                    _call(on_result, None if isinstance(answer, Exception) else answer)
         self._closed = True
         for task in (self._reader, self._writer):
             if task is not None:
@@ -297,6 +326,21 @@ class RedisLink:
         if self._own_client:
             with contextlib.suppress(*_ERRORS):
                 await self.client.aclose()
+
+
+def _call(on_result: ResultHandler, answer: Any) -> None:
+    try:
+        on_result(answer)
+    except Exception:
+        logger.exception("handling the answer of a Redis command failed")
+
+
+def _target(command: Command) -> str:
+    """What a failed command was for, for the log: ``PUBLISH <channel>``, ``XADD <stream>``."""
+    name = _text(command[0]) if isinstance(command[0], str | bytes) else str(command[0])
+    if len(command) > 1 and isinstance(command[1], str | bytes):
+        return f"{name} {_text(command[1])}"
+    return name
 
 
 def _text(value: str | bytes) -> str:
