@@ -24,6 +24,7 @@
 //   client_state {name}                  -> {id, pid, offset, connected, events: [[event, ...args]]}
 //   client_join {name, room}             emit "join" and wait for its ack
 //   client_close {name}                  close its Engine.IO connection ("transport close")
+//   client_disconnect {name}             socket.disconnect() (leaves for good: not recoverable)
 "use strict";
 
 const path = require("path");
@@ -175,6 +176,10 @@ async function main() {
       case "client_join": {
         const { client } = clients.get(cmd.name);
         return await client.timeout(5000).emitWithAck("join", cmd.room);
+      }
+      case "client_disconnect": {
+        clients.get(cmd.name).client.disconnect();
+        return null;
       }
       case "client_close": {
         const { client } = clients.get(cmd.name);
