@@ -24,10 +24,11 @@ roomcast or Node.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +275,8 @@ class RedisStreamsAdapter(MemoryAdapter):
         self.requests_timeout = requests_timeout
         self.live_sessions = live_sessions
         self._requests: dict[str, _Request] = {}
+        self._waiting: collections.deque[list[Callable[[], None]]] = collections.deque()
+        """Local deliveries in call order; an empty slot waits for its entry id."""
         self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
         self._ack_requests = {}
         self._started = False
@@ -355,26 +358,38 @@ class RedisStreamsAdapter(MemoryAdapter):
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         packet.nsp = self.nsp.name
         if opts.flags.local:
-            super().broadcast(packet, opts)
+            recipients = self.registry.select(opts.rooms, opts.except_)
+            if self._waiting:  # behind the broadcasts waiting for their offsets
+                self._waiting.append([lambda: self._deliver(packet, opts, recipients)])
+            else:
+                self._deliver(packet, opts, recipients)
             return
         data = {"packet": encode_packet(packet), "opts": encode_opts(opts)}
         if self.nsp.recovery_window is None:
             self._append(MessageType.BROADCAST, data)
-            super().broadcast(packet, opts)
+            self._deliver(packet, opts, self.registry.select(opts.rooms, opts.except_))
             return
         # as Node: the local delivery waits for the entry's id, the packet's offset; it goes to
-        # the members at the moment of the call
-        recipients = list(self.registry.select(opts.rooms, opts.except_))
+        # the members at the moment of the call, after the earlier broadcasts of this server
+        recipients = self.registry.select(opts.rooms, opts.except_)
         tag = _takes_offset(packet, opts)
+
+        slot: list[Callable[[], None]] = []
+        self._waiting.append(slot)
 
         def deliver(entry_id: Any) -> None:
             if tag and entry_id is not None:
                 packet.data.append(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
-            self._deliver(packet, opts, recipients)
+            slot.append(lambda: self._deliver(packet, opts, recipients))
+            waiting = self._waiting
+            while waiting and waiting[0]:  # in the order of the calls
+                waiting.popleft()[0]()
 
         self._append(MessageType.BROADCAST, data, deliver)
 
-    def _deliver(self, packet: Packet, opts: BroadcastOptions, recipients: list[str]) -> None:
+    def _deliver(self, packet: Packet, opts: BroadcastOptions, recipients: Iterable[str]) -> None:
+        """The local delivery of a broadcast: one encode, then each recipient's queue (not
+        MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
         prepared = self.nsp.prepare(encode_sio_packet(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
@@ -522,7 +537,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             recovering = offset is not None and self.nsp.recovery_window is not None
             if recovering and _takes_offset(packet, opts):
                 packet.data.append(offset)
-            MemoryAdapter.broadcast(self, packet, opts)
+            self._deliver(packet, opts, self.registry.select(opts.rooms, opts.except_))
         elif kind == MessageType.SOCKETS_JOIN:
             MemoryAdapter.add_sockets(
                 self, decode_opts(data.get("opts")), strings(data.get("rooms"))

@@ -263,3 +263,64 @@ async def test_live_session_follows_data_changes_and_expires_after_the_window(
         await client.disconnect()
         await io.close()
         await redis_client.aclose()
+
+
+async def test_recoverable_broadcasts_carry_their_stream_offset_on_every_server(
+    redis_server: RedisServer, names: Names
+) -> None:
+    made = [
+        setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), n)
+        for n in ("a", "b")
+    ]
+    redis_client = redis.asyncio.Redis.from_url(redis_server.url)
+    on_a, on_b = PyClient(["websocket"]), PyClient(["websocket"])
+    try:
+        for io in made:
+            io.sockets.recovery_window = RECOVERY
+            await io.listen("127.0.0.1", 0)
+        await wait_servers(redis_server.url, names.channel, 2)
+        a, b = made
+        for client, io in ((on_a, a), (on_b, b)):
+            await client.connect(url_of(io))
+            assert await client.call("join", "r") == ["joined"]
+        await on_a.reply("ask", "yes")
+        await on_b.reply("ask", "no")
+        assert sorted(await a.timeout(WAIT).to("r").emit_with_ack("ask")) == ["no", "yes"]
+
+        # in the order of the calls, though only some wait for Redis to append them
+        a.to("r").emit("first", 1)
+        a.local.to("r").emit("local-only")
+        a.volatile.to("r").emit("volatile")
+        a.to("r").emit("last", {"n": 2})
+        entries = await until_async(
+            lambda: redis_client.xrange(setup_names_stream(names), "-", "+"),
+            lambda entries: len(entries) >= 3,
+        )
+        first, _, last = (entry_id.decode() for entry_id, _ in entries[-3:])
+        assert await next_events(on_a, 5) == [
+            ("ask", []),
+            ("first", [1, first]),
+            ("local-only", []),
+            ("volatile", []),
+            ("last", [{"n": 2}, last]),
+        ]
+        assert await next_events(on_b, 4) == [
+            ("ask", []),
+            ("first", [1, first]),
+            ("volatile", []),
+            ("last", [{"n": 2}, last]),
+        ]
+    finally:
+        for client in (on_a, on_b):
+            await client.disconnect()
+        for io in made:
+            await io.close()
+        await redis_client.aclose()
+
+
+def setup_names_stream(names: Names) -> str:
+    return names.python["stream_name"]
+
+
+async def next_events(client: PyClient, count: int) -> list[tuple[str, list[Any]]]:
+    return [await asyncio.wait_for(client.events.get(), WAIT) for _ in range(count)]
