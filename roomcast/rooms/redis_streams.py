@@ -76,6 +76,8 @@ ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], No
 
 RESTORE_MAX_READS = 100
 """XRANGE calls at most when gathering a session's missed packets (as Node)."""
+RESTORE_BATCH = 1000
+"""Entries per XRANGE call when gathering them."""
 _BACKOFF_MIN = 0.05
 _BACKOFF_MAX = 2.0
 
@@ -643,8 +645,13 @@ class RedisStreamsAdapter(MemoryAdapter):
     def persist_session(self, session: PersistedSession) -> None:
         """Store ``session`` for the recovery window, as Node does (fire and forget)."""
         self._persisted.add(session.sid)
+        try:
+            encoded = encode_session(session)
+        except (TypeError, ValueError, OverflowError) as exc:
+            logger.warning("cannot keep the session of %s in Redis: %s", session.sid, exc)
+            return
         key = self._session_key(session.pid)
-        self.redis.send(("SET", key, encode_session(session), "PX", self._window_ms()))
+        self.redis.send(("SET", key, encoded, "PX", self._window_ms()))
 
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session stored under ``pid`` (taken: a session is restored once) with the
@@ -666,7 +673,9 @@ class RedisStreamsAdapter(MemoryAdapter):
         rooms = session.rooms
         missed: list[list[Any]] = []
         for _ in range(RESTORE_MAX_READS):
-            entries = await self.redis.command("XRANGE", stream, next_offset(offset), "+")
+            entries = await self.redis.command(
+                "XRANGE", stream, next_offset(offset), "+", "COUNT", RESTORE_BATCH
+            )
             if not entries:
                 break
             for entry_id, fields in entries:
@@ -742,7 +751,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             encoded = encode_session(
                 PersistedSession(sid, pid, rooms, getattr(socket, "data", None))
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             logger.debug("cannot keep the session of %s in Redis: %s", sid, exc)
             return
         live = self._live.get(sid)
