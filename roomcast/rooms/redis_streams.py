@@ -18,7 +18,8 @@ Beyond Node: while a socket is connected, its session (id, private id, rooms, da
 in Redis under the key Node uses for a disconnected socket, written when its rooms change and
 refreshed (and rewritten if its data changed) every half recovery window; so when a server
 dies without a clean shutdown, its clients can still recover their sessions on another server,
-roomcast or Node.
+roomcast or Node. Those writes only change the key while it holds what this server wrote last:
+once a session was restored elsewhere, its old server leaves it alone.
 """
 
 from __future__ import annotations
@@ -249,6 +250,19 @@ class _Live:
 
     pid: str
     written: bytes
+    lost: bool = False
+    """The key no longer holds what this server wrote: the session was restored elsewhere (or
+    Redis lost it); this server leaves the key alone from then on."""
+
+
+_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'set' then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+elseif ARGV[2] == 'expire' then redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+"""Set, extend or delete a live session key only if it still holds what this server wrote."""
 
 
 class RedisStreamsAdapter(MemoryAdapter):
@@ -651,7 +665,11 @@ class RedisStreamsAdapter(MemoryAdapter):
             logger.warning("cannot keep the session of %s in Redis: %s", session.sid, exc)
             return
         key = self._session_key(session.pid)
-        self.redis.send(("SET", key, encoded, "PX", self._window_ms()))
+        live = self._live.get(session.sid)
+        if live is None or live.pid != session.pid:
+            self.redis.send(("SET", key, encoded, "PX", self._window_ms()))
+        elif not live.lost:  # not if it was restored elsewhere meanwhile
+            self._if_unchanged(session.sid, live, "set", encoded, self._window_ms())
 
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session stored under ``pid`` (taken: a session is restored once) with the
@@ -708,9 +726,9 @@ class RedisStreamsAdapter(MemoryAdapter):
         live = self._live.pop(sid, None)
         persisted = sid in self._persisted
         self._persisted.discard(sid)
-        if live is not None and not persisted:
+        if live is not None and not persisted and not live.lost:
             # gone for good (not recoverable): its session must not be restored
-            self.redis.send(("DEL", self._session_key(live.pid)))
+            self._if_unchanged(sid, live, "del", b"", 0)
 
     def session_changed(self, sid: str) -> None:
         """Write socket ``sid``'s session to Redis soon (call it after changing its ``data``
@@ -755,13 +773,38 @@ class RedisStreamsAdapter(MemoryAdapter):
             logger.debug("cannot keep the session of %s in Redis: %s", sid, exc)
             return
         live = self._live.get(sid)
-        key = self._session_key(pid)
-        if live is not None and live.pid == pid and live.written == encoded:
-            if refresh:
-                self.redis.send(("PEXPIRE", key, self._ttl_ms()))
+        if live is None or live.pid != pid:  # a new connection: its own key
+            self._live[sid] = _Live(pid, encoded)
+            self.redis.send(("SET", self._session_key(pid), encoded, "PX", self._ttl_ms()))
+        elif live.lost:
             return
-        self._live[sid] = _Live(pid, encoded)
-        self.redis.send(("SET", key, encoded, "PX", self._ttl_ms()))
+        elif live.written == encoded:
+            if refresh:
+                self._if_unchanged(sid, live, "expire", b"", self._ttl_ms())
+        else:
+            previous, live.written = live.written, encoded
+            self._if_unchanged(sid, live, "set", encoded, self._ttl_ms(), previous)
+
+    def _if_unchanged(
+        self,
+        sid: str,
+        live: _Live,
+        action: str,
+        value: bytes,
+        ms: int,
+        expected: bytes | None = None,
+    ) -> None:
+        """Run ``action`` on the live session's key if it still holds ``expected`` (what was
+        last written); mark the session lost otherwise."""
+        key = self._session_key(live.pid)
+        old = live.written if expected is None else expected
+
+        def done(changed: Any) -> None:
+            if changed == 0:
+                live.lost = True
+
+        command = ("EVAL", _IF_UNCHANGED, 1, key, old, action, value, ms)
+        self.redis.send(command, done)
 
     async def _refresh_loop(self) -> None:
         """Every half window: extend each live session's expiry, rewriting the changed ones."""

@@ -30,7 +30,7 @@ from tests.conftest import ROOT
 from tests.socketio.conftest import PyClient, url_of
 from tests.waiting import until_async
 
-from .conftest import WAIT, Names, NodeStreamsServer, RedisServer, setup_app, wait_servers
+from .conftest import WAIT, Names, NodeStreamsServer, RedisServer, setup_app, until, wait_servers
 
 RECOVERY = 60.0
 
@@ -324,3 +324,57 @@ def setup_names_stream(names: Names) -> str:
 
 async def next_events(client: PyClient, count: int) -> list[tuple[str, list[Any]]]:
     return [await asyncio.wait_for(client.events.get(), WAIT) for _ in range(count)]
+
+
+async def test_a_session_restored_elsewhere_is_left_alone_by_its_old_server(
+    redis_server: RedisServer, names: Names
+) -> None:
+    made = [
+        setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), n)
+        for n in ("old", "new")
+    ]
+    redis_client = redis.asyncio.Redis.from_url(redis_server.url)
+    client = PyClient(["websocket"])
+    stream = setup_names_stream(names)
+    key = f"{names.key}:session:moving-pid"
+
+    async def after_old_servers_commands(event: str) -> None:
+        """Wait until the old server's commands so far ran (they run in order: its broadcast
+        appended to the stream comes after them)."""
+        old.emit(event)
+        await until_async(
+            lambda: redis_client.xrevrange(stream, "+", "-", count=1),
+            lambda last: last and b'"' + event.encode() + b'"' in last[0][1][b"data"],
+        )
+
+    try:
+        for io in made:
+            io.sockets.recovery_window = RECOVERY
+            await io.listen("127.0.0.1", 0)
+        old, new = made
+        old.use(lambda socket: setattr(socket, "pid", "moving-pid"))
+        await client.connect(url_of(old))
+        assert await client.call("join", "r") == ["joined"]
+        old.to("r").emit("news")
+        (offset,) = await client.next_event("news")
+        await until_async(
+            lambda: redis_client.get(key),
+            lambda raw: raw and "r" in getattr(decode_session(raw), "rooms", ()),
+        )
+
+        # the client shows up on the new server (its old connection not yet seen as dead)
+        restored = await adapter_of(new).restore_session("moving-pid", offset)
+        assert restored is not None and "r" in restored.rooms
+        await redis_client.set(key, b"the new server's")
+
+        assert await client.call("join", "other") == ["joined"]  # rooms change on the old one
+        await after_old_servers_commands("probe-1")
+        assert await redis_client.get(key) == b"the new server's"
+        await client.disconnect()  # leaves the old server for good
+        await until(lambda: not old.sockets.sockets)
+        await after_old_servers_commands("probe-2")
+        assert await redis_client.get(key) == b"the new server's"
+    finally:
+        for io in made:
+            await io.close()
+        await redis_client.aclose()
