@@ -150,6 +150,9 @@ class StreamsLink:
         self.max_len = max_len
         self.read_count = read_count
         self.block_ms = max(1, round(block_time * 1000))
+        timeout = self.redis.client.connection_pool.connection_kwargs.get("socket_timeout")
+        if isinstance(timeout, int | float) and timeout > 0:  # a read must not time out
+            self.block_ms = max(1, min(self.block_ms, round(timeout * 500)))
         self.adapters: dict[str, RedisStreamsAdapter] = {}
         self._reader: asyncio.Task[None] | None = None
         self._last_id = b"$"
