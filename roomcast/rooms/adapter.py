@@ -29,8 +29,10 @@ __all__ = [
     "BroadcastFlags",
     "BroadcastOptions",
     "NamespaceLike",
+    "PersistedSession",
     "RemoteSocketDetails",
     "RequestTimeout",
+    "RestoredSession",
     "SocketLike",
 ]
 
@@ -91,6 +93,11 @@ class NamespaceLike(Protocol):
         """A fresh ack id, unique in the namespace."""
         ...
 
+    @property
+    def recovery_window(self) -> float | None:
+        """Seconds a disconnected socket's session can be recovered; None: recovery is off."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BroadcastFlags:
@@ -138,6 +145,24 @@ class RemoteSocketDetails:
     """Node's ``socket.handshake`` fields (``headers``, ``query``, ``auth``, ``address``...)."""
     rooms: set[str] = field(default_factory=set)
     data: Any = None
+
+
+@dataclass
+class PersistedSession:
+    """What a disconnected socket leaves for a later recovery (Node's ``Session``)."""
+
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any
+
+
+@dataclass
+class RestoredSession(PersistedSession):
+    """A recovered session and what it missed meanwhile."""
+
+    missed_packets: list[list[Any]]
+    """Each missed EVENT's data array, its offset last (Node's ``missedPackets``)."""
 
 
 class Adapter(abc.ABC):
@@ -239,9 +264,10 @@ class Adapter(abc.ABC):
 
     # connection state recovery (hooks; the memory adapter does not keep sessions yet)
 
-    def persist_session(self, session: Mapping[str, Any]) -> None:  # noqa: B027
-        """Keep a disconnected socket's ``{sid, pid, rooms, data}`` for a later recovery."""
+    def persist_session(self, session: PersistedSession) -> None:  # noqa: B027
+        """Keep a disconnected socket's session for a later recovery (fire and forget)."""
 
-    async def restore_session(self, pid: str, offset: str) -> Mapping[str, Any] | None:
-        """The session kept under private id ``pid`` with the packets missed since ``offset``."""
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session kept under private id ``pid`` with the packets missed since ``offset``
+        (None if it is unknown or expired, or ``offset`` is)."""
         return None

@@ -30,12 +30,16 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["Handler", "RedisLink"]
+__all__ = ["Command", "Handler", "RedisLink", "ResultHandler"]
 
 logger = logging.getLogger("roomcast.redis")
 
 Handler = Callable[[str, bytes], None]
 """``handler(channel, message)`` for a subscribed channel or pattern."""
+Command = tuple[Any, ...]
+"""A Redis command and its arguments, e.g. ``("PUBLISH", channel, message)``."""
+ResultHandler = Callable[[Any], None]
+"""``on_result(answer)`` of a queued command (None if it failed or was dropped)."""
 
 _ERRORS = (redis_errors.RedisError, OSError, asyncio.TimeoutError)
 BACKOFF_MIN = 0.05
@@ -53,12 +57,13 @@ class _Unsent(Exception):
 
 
 class _Broken(Exception):
-    """The connection broke once the batch was written: its first ``confirmed`` messages were
-    published, the fate of the others is unknown."""
+    """The connection broke once the batch was written: its first ``confirmed`` commands were
+    carried out (their ``answers``), the fate of the others is unknown."""
 
-    def __init__(self, confirmed: int) -> None:
-        super().__init__(confirmed)
-        self.confirmed = confirmed
+    def __init__(self, answers: list[Any]) -> None:
+        super().__init__(len(answers))
+        self.answers = answers
+        self.confirmed = len(answers)
 
 
 class RedisLink:
@@ -86,7 +91,7 @@ class RedisLink:
         self._waiters: list[tuple[frozenset[str], asyncio.Future[bool]]] = []
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._queue: collections.deque[tuple[Command, ResultHandler | None]] = collections.deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._in_flight = 0
@@ -245,14 +250,23 @@ class RedisLink:
         except Exception:
             logger.exception("handling a Redis message on %s failed", message["channel"])
 
-    # publishing
+    # publishing (and other commands sent in order, without waiting)
 
     def publish(self, channel: str, message: bytes) -> None:
         """Queue ``message`` for ``channel``; returns at once."""
+        self.send(("PUBLISH", channel, message))
+
+    def send(self, command: Command, on_result: ResultHandler | None = None) -> None:
+        """Queue ``command`` (e.g. ``("XADD", ...)``); returns at once. Commands go out in the
+        order they were queued, pipelined, under the same outage rules as publishes;
+        ``on_result(answer)`` is called once: with Redis's answer, or with None if the command
+        failed, was dropped, may not have been carried out, or is kept for after an outage."""
         if self._closed:
+            if on_result is not None:
+                _call(on_result, None)
             return
         queue = self._queue
-        queue.append((channel, message))
+        queue.append((command, on_result))
         if len(queue) > MAX_QUEUE:
             self._drop_oldest()
         if self._writer is None:
@@ -263,7 +277,9 @@ class RedisLink:
         queue = self._queue
         first = not self._outage_dropped
         while len(queue) > MAX_QUEUE:
-            queue.popleft()
+            _, on_result = queue.popleft()
+            if on_result is not None:
+                _call(on_result, None)
             self.dropped += 1
             self._outage_dropped += 1
         if first or self._outage_dropped % MAX_QUEUE == 0:
@@ -286,11 +302,12 @@ class RedisLink:
                 batch = [queue.popleft() for _ in range(min(BATCH, len(queue)))]
                 self._in_flight = len(batch)
                 try:
-                    await self._send(batch)
+                    answers = await self._send(batch)
                     self._in_flight = 0
                 except _Unsent as exc:  # back to the head of the queue, in order
                     self._in_flight = 0
                     queue.extendleft(reversed(batch))
+                    _release(queue)
                     if len(queue) > MAX_QUEUE:
                         self._drop_oldest()
                     self._publish_failed(batch, exc.__cause__ or exc)
@@ -299,12 +316,15 @@ class RedisLink:
                     continue
                 except Exception as exc:  # written, then lost: maybe published, not resent
                     self._in_flight = 0
-                    confirmed = exc.confirmed if isinstance(exc, _Broken) else 0
+                    done = exc.answers if isinstance(exc, _Broken) else []
+                    confirmed = len(done)
                     self.unconfirmed += len(batch) - confirmed
                     self._outage_unconfirmed += len(batch) - confirmed
                     if confirmed < len(batch):
                         self._publish_failed(batch[confirmed:], exc.__cause__ or exc)
+                    _answer(batch, done)
                     continue
+                _answer(batch, answers)
                 delay = BACKOFF_MIN
                 if self._publish_down:
                     self._publish_down = False
@@ -327,6 +347,7 @@ class RedisLink:
             if not self._publish_down:
                 reason = "this server's subscription is down: kept, sent in order once it is back"
                 self._publish_failed(list(self._queue), reason)
+            _release(self._queue)
             await self._subscribed.wait()
         if not self._rejoined or not self._subscribed.is_set():
             return
@@ -348,19 +369,13 @@ class RedisLink:
         self._rejoined = False
 
     async def _count(self, channels: list[str]) -> dict[str, int]:
-        command = ("PUBSUB", "NUMSUB", *channels)
-        try:
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        except (redis_errors.ConnectionError, OSError):  # see numsub()
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        return _counts(answer)
+        return _counts(await self.command("PUBSUB", "NUMSUB", *channels))
 
-    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
-        """Publish ``batch`` in one round trip: :class:`_Unsent` if no connection could be had
-        (nothing was written), :class:`_Broken` if the connection broke once it was."""
-        commands: list[tuple[Any, ...]] = [
-            ("PUBLISH", channel, message) for channel, message in batch
-        ]
+    async def _send(self, batch: list[tuple[Command, ResultHandler | None]]) -> list[Any]:
+        """Send ``batch`` in one round trip and return the answers (None for a command Redis
+        refused): :class:`_Unsent` if no connection could be had (nothing was written),
+        :class:`_Broken` if the connection broke once it was."""
+        commands: list[Command] = [command for command, _ in batch]
         channels = list(self._channels)
         now = time.monotonic()
         census = bool(  # while all is well: the counts to wait for after an outage
@@ -387,29 +402,32 @@ class RedisLink:
         except Exception as exc:
             await pool.release(connection)
             raise _Unsent() from exc
-        confirmed = 0
+        answers: list[Any] = []
         refused: list[str] = []
         try:
             try:
                 await connection.send_packed_command(connection.pack_commands(commands), False)
-                for channel, _ in batch:
+                for command in commands[: len(batch)]:
                     try:
-                        await connection.read_response()
+                        answers.append(await connection.read_response())
                     except redis_errors.ResponseError as exc:  # answered: not sent again
-                        refused.append(f"{channel}: {exc}")
-                    confirmed += 1
+                        refused.append(f"{_target(command)}: {exc}")
+                        answers.append(None)
                 if census:
                     self._census = _counts(await connection.read_response())
                     self._census_at = now
             except Exception as exc:
-                raise _Broken(confirmed) from exc
+                raise _Broken(answers) from exc
         finally:
             await pool.release(connection)
             if refused:
-                logger.warning("Redis refused %d publishes (%s)", len(refused), refused[0])
+                logger.warning("Redis refused %d commands (%s)", len(refused), refused[0])
+        return answers
 
-    def _publish_failed(self, batch: list[tuple[str, bytes]], exc: BaseException | str) -> None:
-        channels = collections.Counter(channel for channel, _ in batch)
+    def _publish_failed(
+        self, batch: list[tuple[Command, ResultHandler | None]], exc: BaseException | str
+    ) -> None:
+        channels = collections.Counter(_target(command) for command, _ in batch)
         summary = ", ".join(f"{n} to {channel}" for channel, n in channels.most_common(5))
         level = logging.DEBUG if self._publish_down else logging.WARNING
         self._publish_down = True
@@ -417,14 +435,18 @@ class RedisLink:
 
     # queries
 
-    async def numsub(self, channel: str) -> int:
-        """``PUBSUB NUMSUB channel``: how many connections subscribe to ``channel``."""
-        command = ("PUBSUB", "NUMSUB", channel)
+    async def command(self, *args: Any) -> Any:
+        """Run one Redis command now and return its answer (retried once on a dead pooled
+        connection)."""
         try:
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
         except (redis_errors.ConnectionError, OSError):
             # a pooled connection that died with the server fails once; a new one may work
-            answer = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def numsub(self, channel: str) -> int:
+        """``PUBSUB NUMSUB channel``: how many connections subscribe to ``channel``."""
+        answer = await self.command("PUBSUB", "NUMSUB", channel)
         return int(answer[0][1] if isinstance(answer[0], tuple | list) else answer[1])
 
     @property
@@ -446,8 +468,10 @@ class RedisLink:
         if self._queue:
             batch = list(self._queue)
             self._queue.clear()
+            answers: list[Any] = []
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send(batch), 1.0)
+                answers = await asyncio.wait_for(self._send(batch), 1.0)
+            _answer(batch, answers)
         self._closed = True
         for task in (self._reader, self._writer):
             if task is not None:
@@ -457,6 +481,37 @@ class RedisLink:
         if self._own_client:
             with contextlib.suppress(*_ERRORS):
                 await self.client.aclose()
+
+
+def _release(queue: collections.deque[tuple[Command, ResultHandler | None]]) -> None:
+    """Commands kept for later: whoever waits for an answer gets None now (and no answer
+    later), so that nothing waits for Redis through an outage; the commands stay queued."""
+    for index, (command, on_result) in enumerate(queue):
+        if on_result is not None:
+            queue[index] = (command, None)
+            _call(on_result, None)
+
+
+def _answer(batch: list[tuple[Command, ResultHandler | None]], answers: list[Any]) -> None:
+    """Give each command of ``batch`` its answer (None past the answers there are)."""
+    for index, (_, on_result) in enumerate(batch):
+        if on_result is not None:
+            _call(on_result, answers[index] if index < len(answers) else None)
+
+
+def _call(on_result: ResultHandler, answer: Any) -> None:
+    try:
+        on_result(answer)
+    except Exception:
+        logger.exception("handling the answer of a Redis command failed")
+
+
+def _target(command: Command) -> str:
+    """What a command was for, for the log: ``PUBLISH <channel>``, ``XADD <stream>``."""
+    name = _text(command[0]) if isinstance(command[0], str | bytes) else str(command[0])
+    if len(command) > 1 and isinstance(command[1], str | bytes):
+        return f"{name} {_text(command[1])}"
+    return name
 
 
 def _counts(answer: Any) -> dict[str, int]:
