@@ -51,6 +51,8 @@ class Namespace(Broadcasts):
         self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._server_handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._ids = 0
+        self.recovery_window: float | None = None
+        """Seconds a dropped socket's session is kept for recovery (None: recovery off)."""
         self.adapter: Adapter = self._make_adapter()
 
     def _make_adapter(self) -> Adapter:
