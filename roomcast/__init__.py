@@ -31,6 +31,7 @@ _EXPORTS = {
     "RedisAdapter": "roomcast.rooms.redis",
     "redis_adapter": "roomcast.rooms.redis",
     "RemoteSocket": "roomcast.socketio.broadcast",
+    "RecoveryOptions": "roomcast.socketio.recovery",
     "jwt_auth": "roomcast.auth.jwt",
 }
 
@@ -45,6 +46,7 @@ __all__ = [
     "Listener",
     "MemoryAdapter",
     "Namespace",
+    "RecoveryOptions",
     "RedisAdapter",
     "RemoteSocket",
     "Request",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from roomcast.rooms.registry import RoomRegistry
     from roomcast.socketio.broadcast import BroadcastOperator, RemoteSocket
     from roomcast.socketio.namespace import Namespace
+    from roomcast.socketio.recovery import RecoveryOptions
     from roomcast.socketio.server import Server
     from roomcast.socketio.socket import Socket
 

@@ -22,6 +22,7 @@ from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
 from .handlers import spawn
 from .namespace import Middleware, Namespace, ParentNamespace
+from .recovery import RecoveryOptions
 
 __all__ = ["NamespaceMatcher", "Server"]
 
@@ -46,6 +47,10 @@ class Server(Broadcasts):
     parse error); ``max_namespaces`` namespaces joined by one connection (a CONNECT past it gets
     CONNECT_ERROR ``Too many namespaces``); ``max_pending_acks`` acks one socket may owe (past
     it the oldest ``emit_with_ack`` fails with ``AckTimeoutError``).
+
+    ``connection_state_recovery``: a :class:`~roomcast.socketio.recovery.RecoveryOptions` turns
+    on Node's connection state recovery (off by default): a client that drops and comes back
+    within the window gets its socket back (``socket.recovered``), with the events it missed.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Server(Broadcasts):
         max_attachments: int = 10,
         max_namespaces: int = 100,
         max_pending_acks: int = 1000,
+        connection_state_recovery: RecoveryOptions | None = None,
         **engine_options: Any,
     ) -> None:
         if cors_origins is not None and "cors" not in engine_options:
@@ -70,6 +76,8 @@ class Server(Broadcasts):
         self.max_attachments = max_attachments
         self.max_namespaces = max_namespaces
         self.max_pending_acks = max_pending_acks
+        self.connection_state_recovery = connection_state_recovery
+        """The recovery options (None: recovery off)."""
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
         self._listener: Listener | None = None
