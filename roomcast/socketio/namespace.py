@@ -62,6 +62,8 @@ class Namespace(Broadcasts):
             None if recovery is None else recovery.max_disconnection_duration
         )
         """Seconds a dropped socket's session is kept for recovery (None: recovery off)."""
+        self._pids: dict[str, Socket] = {}
+        """Connected sockets by private id (recovery on only)."""
         self.adapter: Adapter = self._make_adapter()
 
     def _make_adapter(self) -> Adapter:
@@ -209,6 +211,14 @@ class Namespace(Broadcasts):
         spawn(self._connect_after_middlewares(socket, middlewares))
 
     async def _recover(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
+        old = self._pids.get(pid)
+        if old is not None and old.client is not client:
+            # The client is back while its old connection still looks open: the network
+            # dropped and the server has not noticed yet (it would at the ping timeout). That
+            # connection is dead: close it now so the socket can be recovered (Node waits,
+            # and the client comes back as a new socket).
+            logger.debug("socket %s: its client is back, closing the old connection", old.id)
+            old.client.close()
         session: RestoredSession | None = None
         try:
             session = await self.adapter.restore_session(pid, offset)
@@ -287,6 +297,8 @@ class Namespace(Broadcasts):
 
     def _do_connect(self, socket: Socket) -> None:
         self.sockets[socket.id] = socket
+        if socket.pid is not None:
+            self._pids[socket.pid] = socket
         socket.accept()
         socket.client.add_socket(socket)
         for handler, _ in self.handlers("connect") + self.handlers("connection"):
@@ -295,6 +307,8 @@ class Namespace(Broadcasts):
     def remove_socket(self, socket: Socket) -> None:
         """Forget ``socket``; a dynamic child left empty unregisters itself (if configured)."""
         self.sockets.pop(socket.id, None)
+        if socket.pid is not None and self._pids.get(socket.pid) is socket:
+            del self._pids[socket.pid]
         parent = self.parent
         if parent is not None and not self.sockets and self.server.cleanup_empty_child_namespaces:
             parent.children.discard(self)
