@@ -37,6 +37,9 @@ class ServerSpec:
 
     name: str
     argv: tuple[str, ...]
+    variant: bool = False
+    """A variant of another server (e.g. an option turned on): it runs only the scenarios
+    that name it in their ``variants``."""
 
     def command(self, port: int) -> list[str]:
         return [*self.argv, str(port)]
@@ -47,6 +50,11 @@ SERVERS = {
     "node": ServerSpec("Node socket.io 4.8", ("node", str(BENCH / "servers" / "node_socketio.js"))),
     "pysio": ServerSpec("python-socketio", (PYTHON, str(BENCH / "servers" / "pysio.py"))),
     "relay": ServerSpec("websockets relay", (PYTHON, str(BENCH / "servers" / "ws_relay.py"))),
+    "roomcast-recovery": ServerSpec(
+        "roomcast + recovery",
+        (PYTHON, str(BENCH / "servers" / "roomcast_app.py"), "--recovery"),
+        variant=True,
+    ),
 }
 
 
@@ -59,6 +67,13 @@ class Scenario:
     metrics: tuple[str, ...]
     quick: dict[str, Any] = field(default_factory=dict)
     skip: frozenset[str] = frozenset()
+    variants: frozenset[str] = frozenset()
+
+    def runs_on(self, server: str) -> bool:
+        """Whether this scenario runs against ``server``."""
+        if server in self.skip:
+            return False
+        return not SERVERS[server].variant or server in self.variants
 
 
 FANOUT = ("delivered_per_s", "p50_ms", "p99_ms")
@@ -103,6 +118,16 @@ SCENARIOS = [
         ("handshakes_per_s",),
         quick={"clients": 4000},
         skip=frozenset({"relay"}),  # the bare relay speaks WebSocket only
+    ),
+    # the cost of connection state recovery (an offset and a kept copy per broadcast) on
+    # fan-out: roomcast with it off and on, side by side
+    Scenario(
+        "recovery-fanout-1000",
+        {"scenario": "fanout", "clients": 1000},
+        FANOUT,
+        quick={"clients": 500},
+        skip=frozenset({"node", "pysio", "relay"}),
+        variants=frozenset({"roomcast-recovery"}),
     ),
 ]
 
@@ -311,12 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.write_bytes(b"")
 
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    total = sum(len([s for s in servers if s not in sc.skip]) for sc in scenarios) * args.runs
+    total = sum(len([s for s in servers if sc.runs_on(s)]) for sc in scenarios) * args.runs
     step = 0
     for scenario in scenarios:
         for run in range(args.runs):
             for server in servers:
-                if server in scenario.skip:
+                if not scenario.runs_on(server):
                     continue
                 step += 1
                 print(
