@@ -1,5 +1,9 @@
 """The chat of ``roomcast serve``: JWT users, a room per user id, join/leave, relayed messages.
 
+On connection the client gets ``welcome`` ``{"id", "name"}`` (its user). Connection state
+recovery is on: a client back within two minutes keeps its rooms and gets the messages it missed
+(``welcome`` gives it the offset to recover from before any message arrives).
+
 Events (every one answers the client's ack):
 
 - ``join(roomName)`` / ``leave(roomName)`` -> ``{"status": "ok"}``
@@ -20,6 +24,7 @@ from typing import Any
 from roomcast.apps.files import CLIENT_FILES, ClientFiles, StaticFile
 from roomcast.auth.jwt import jwt_auth
 from roomcast.errors import ConnectionRefused
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
@@ -53,9 +58,14 @@ async def require_user(socket: Socket) -> None:
 
 
 def on_connection(socket: Socket) -> None:
-    """Put the socket in the room of its user id."""
+    """Put the socket in the room of its user id and welcome it (a recovered socket is back
+    in its rooms already)."""
     user = _user(socket)
+    if socket.recovered:
+        logger.info("user %s reconnected, socket %s recovered", user["id"], socket.id)
+        return
     socket.join(str(user["id"]))
+    socket.emit("welcome", {"id": user["id"], "name": _name(user)})
     logger.info("user %s (%s) connected, socket %s", user["id"], _name(user), socket.id)
 
 
@@ -125,8 +135,10 @@ def create_app(
 
     ``jwt_secret`` verifies the tokens (an HMAC secret, or a PEM public key with ``algorithms``
     such as ``["RS256"]``); ``server_options`` go to :class:`~roomcast.socketio.server.Server`
-    (``path``, ``ping_interval``...).
+    (``path``, ``ping_interval``...). Connection state recovery is on with Node's defaults
+    (``connection_state_recovery=None`` turns it off).
     """
+    server_options.setdefault("connection_state_recovery", RecoveryOptions())
     io = Server(cors_origins=cors_origins, **server_options)
     io.use(jwt_auth(jwt_secret, algorithms))
     io.use(require_user)

@@ -55,7 +55,9 @@ function connect(token) {
   socket.on("connect", () => {
     setStatus(`connected as ${me.name}`, "online");
     setOnline(true);
-    add("info", `connected as ${me.name} (id ${me.id})`);
+    // recovered: the server kept our rooms and has just replayed what we missed
+    if (socket.recovered) add("info", "reconnected: rooms kept, missed messages delivered");
+    else add("info", `connected as ${me.name} (id ${me.id})`);
   });
   socket.on("connect_error", (err) => {
     setStatus(`refused: ${err.message}`, "error");
