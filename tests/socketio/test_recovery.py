@@ -101,6 +101,7 @@ async def test_a_dropped_client_gets_back_its_socket_and_every_missed_event(
         for i in range(1, N + 1):
             io.to("room").emit("msg", i)
         io.volatile.to("room").emit("msg", "volatile: not kept")
+        io.to("room").emit("msg", "binary", b"\x00\x01\xff")
 
         assert await reconnected(driver, client) == {
             "type": "connect",
@@ -114,7 +115,10 @@ async def test_a_dropped_client_gets_back_its_socket_and_every_missed_event(
         assert socket.data == {"user": "ann"}
         io.to("room").emit("msg", "new")
         socket.emit("msg", "just you")
-        assert await messages(client, N + 2) == [*range(1, N + 1), "new", "just you"]
+        assert await messages(client, N) == [*range(1, N + 1)]
+        binary = await client.next_event("msg")
+        assert binary[:2] == ["binary", b"\x00\x01\xff"] and isinstance(binary[2], str)
+        assert await messages(client, 2) == ["new", "just you"]
     finally:
         await io.close()
 
