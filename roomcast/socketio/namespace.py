@@ -64,6 +64,8 @@ class Namespace(Broadcasts):
         """Seconds a dropped socket's session is kept for recovery (None: recovery off)."""
         self._pids: dict[str, Socket] = {}
         """Connected sockets by private id (recovery on only)."""
+        self._restoring: set[str] = set()
+        """Private ids being restored right now."""
         self.adapter: Adapter = self._make_adapter()
 
     def _make_adapter(self) -> Adapter:
@@ -211,6 +213,16 @@ class Namespace(Broadcasts):
         spawn(self._connect_after_middlewares(socket, middlewares))
 
     async def _recover(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
+        if pid in self._restoring:  # the same session asked for twice at once: one wins
+            await self._connect_new(Socket(self, client, auth))
+            return
+        self._restoring.add(pid)
+        try:
+            await self._restore(client, auth, pid, offset)
+        finally:
+            self._restoring.discard(pid)
+
+    async def _restore(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
         old = self._pids.get(pid)
         if old is not None and old.client is not client:
             # The client is back while its old connection still looks open: the network
@@ -224,20 +236,18 @@ class Namespace(Broadcasts):
             session = await self.adapter.restore_session(pid, offset)
         except Exception:
             logger.exception("restoring session failed (namespace %s)", self.name)
-        if session is not None and (client.closed or session.sid in self.sockets):
-            if client.closed:  # not used: keep it for the client's next attempt
-                self.adapter.persist_session(_persisted(session))
-            session = None
-        if client.closed:
+        if session is not None and client.closed:
+            self.adapter.persist_session(_persisted(session))  # for the client's next attempt
+            return
+        if session is None or session.sid in self.sockets:
+            if not client.closed:
+                await self._connect_new(Socket(self, client, auth))
             return
         socket = Socket(self, client, auth, session)
         middlewares = self.middlewares()
         recovery = self.server.connection_state_recovery
-        if session is None or not middlewares or (recovery and recovery.skip_middlewares):
-            if middlewares and session is None:
-                await self._connect_after_middlewares(socket, middlewares)
-            else:
-                self._do_connect(socket)
+        if not middlewares or (recovery is not None and recovery.skip_middlewares):
+            self._do_connect(socket)
             return
         # The middleware may take a while: keep the session meanwhile, and afterwards fetch
         # what was broadcast during it too (Node loses those packets).
@@ -258,10 +268,17 @@ class Namespace(Broadcasts):
                 "socket %s recovered: packets broadcast during its middleware may be missing",
                 socket.id,
             )
-        if client.closed or socket.id in self.sockets:
+        if client.closed:
             socket.discard()
             return
         self._do_connect(socket)
+
+    async def _connect_new(self, socket: Socket) -> None:
+        middlewares = self.middlewares()
+        if middlewares:
+            await self._connect_after_middlewares(socket, middlewares)
+        else:
+            self._do_connect(socket)
 
     async def _connect_after_middlewares(
         self, socket: Socket, middlewares: list[Middleware]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -372,3 +373,50 @@ async def test_a_client_back_before_the_server_saw_the_drop_is_recovered(
         # the old polling session can never flush its close packet (its client is gone): do
         # not wait for it the default 10 s
         await io.close(timeout=1.0)
+
+
+async def test_one_session_restored_twice_at_once_gives_one_socket_back() -> None:
+    """Two connections present the same pid while the first one's middleware runs: one gets
+    the socket back, the other a new socket (never two sockets with one id)."""
+    io = Server(connection_state_recovery=RecoveryOptions(skip_middlewares=False))
+    await io.listen("127.0.0.1", 0)
+    chat = Chat(io)
+    release = asyncio.Event()
+    waiting: list[Socket] = []
+
+    async def middleware(socket: Socket) -> None:
+        if socket.recovered:
+            waiting.append(socket)
+            await release.wait()
+
+    io.use(middleware)
+    url = f"ws://127.0.0.1:{io.listener.port}/socket.io/?EIO=4&transport=websocket"
+
+    async def connect(payload: str = "") -> tuple[Any, dict[str, Any]]:
+        ws = await ws_connect(url)
+        await asyncio.wait_for(ws.recv(), WAIT)
+        await ws.send("40" + payload)
+        while True:
+            frame = str(await asyncio.wait_for(ws.recv(), WAIT))
+            if frame.startswith("40"):
+                return ws, json.loads(frame[2:])
+
+    try:
+        first, session = await connect()
+        await chat.connected()
+        io.emit("msg", 1)
+        offset = json.loads(str(await asyncio.wait_for(first.recv(), WAIT))[2:])[-1]
+        await first.close()
+        await chat.disconnected()
+        payload = json.dumps({"pid": session["pid"], "offset": offset})
+        recovering = asyncio.ensure_future(connect(payload))
+        await until(lambda: len(waiting) == 1)
+        second, other = await connect(payload)  # while the first is in its middleware
+        release.set()
+        third, again = await recovering
+        assert again["sid"] == session["sid"] and other["sid"] != session["sid"]
+        assert len(io.sockets.sockets) == 2
+        for ws in (second, third):
+            await ws.close()
+    finally:
+        await io.close()
