@@ -420,3 +420,29 @@ async def test_one_session_restored_twice_at_once_gives_one_socket_back() -> Non
             await ws.close()
     finally:
         await io.close()
+
+
+async def test_a_ping_timeout_is_recoverable(driver: NodeDriver) -> None:
+    """The network dies silently and the server notices first, at its ping timeout."""
+    io = await serve(ping_interval=0.2, ping_timeout=0.2)
+    chat = Chat(io)
+    proxy = Proxy(io.listener.port)
+    port = await proxy.start()
+    try:
+        client = NodeClient(driver, ["websocket"])
+        await client.connect(f"http://127.0.0.1:{port}")
+        await chat.connected()
+        io.to("room").emit("msg", 0)
+        assert await messages(client, 1) == [0]
+        proxy.cut()
+        assert await chat.disconnected() == (client.sid, "ping timeout")
+        io.to("room").emit("msg", 1)
+        await client.close_transport()
+        proxy.heal()
+        again = await reconnected(driver, client)
+        assert again["recovered"] is True and again["sid"] == client.sid
+        io.to("room").emit("msg", "new")
+        assert await messages(client, 2) == [1, "new"]
+    finally:
+        await proxy.close()
+        await io.close(timeout=1.0)
