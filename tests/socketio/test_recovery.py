@@ -302,7 +302,7 @@ async def test_with_recovery_off_nothing_changes_on_the_wire(driver: NodeDriver)
 
 async def test_memory_stays_bounded_with_many_sessions_and_a_sustained_rate() -> None:
     cap = 500
-    window = 5.0
+    window = 8.0  # room for closing 1,000 connections on a busy machine before any expires
     io = await serve(window, adapter=functools.partial(MemoryAdapter, max_buffered_packets=cap))
     adapter = io.sockets.adapter
     assert isinstance(adapter, MemoryAdapter)
