@@ -33,6 +33,7 @@ _EXPORTS = {
     "RedisStreamsAdapter": "roomcast.rooms.redis_streams",
     "redis_streams_adapter": "roomcast.rooms.redis_streams",
     "RemoteSocket": "roomcast.socketio.broadcast",
+    "RecoveryOptions": "roomcast.socketio.recovery",
     "jwt_auth": "roomcast.auth.jwt",
 }
 
@@ -47,6 +48,7 @@ __all__ = [
     "Listener",
     "MemoryAdapter",
     "Namespace",
+    "RecoveryOptions",
     "RedisAdapter",
     "RedisStreamsAdapter",
     "RemoteSocket",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from roomcast.rooms.registry import RoomRegistry
     from roomcast.socketio.broadcast import BroadcastOperator, RemoteSocket
     from roomcast.socketio.namespace import Namespace
+    from roomcast.socketio.recovery import RecoveryOptions
     from roomcast.socketio.server import Server
     from roomcast.socketio.socket import Socket
 

@@ -1,14 +1,18 @@
-"""roomcast running the benchmark app (see bench/loadgen.js)."""
+"""roomcast running the benchmark app (see bench/loadgen.js).
+
+``python bench/servers/roomcast_app.py [--recovery] PORT``: ``--recovery`` turns connection state
+recovery on (default options)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
-io = Server()
+io = Server(connection_state_recovery=RecoveryOptions() if "--recovery" in sys.argv else None)
 
 
 @io.on("join")
@@ -33,4 +37,4 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    io.run("127.0.0.1", int(sys.argv[1]))
+    io.run("127.0.0.1", int(sys.argv[-1]))

@@ -155,6 +155,7 @@ class RedisAdapter(MemoryAdapter):
 
     async def close(self) -> None:
         """Unsubscribe; the last adapter of the server closes the Redis connection."""
+        await super().close()
         if not self._started:
             return
         self._started = False

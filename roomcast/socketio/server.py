@@ -26,6 +26,7 @@ from .client import Client
 from .clientfiles import route_client_files
 from .handlers import spawn
 from .namespace import Middleware, Namespace, ParentNamespace
+from .recovery import RecoveryOptions
 
 __all__ = ["NamespaceMatcher", "Server"]
 
@@ -53,6 +54,9 @@ class Server(Broadcasts):
 
     ``serve_client`` (default on, as Node's ``serveClient``): answer ``<path>socket.io.js`` (and
     the other builds of ``socket.io-client/dist``) with the official client when it is installed.
+    ``connection_state_recovery``: a :class:`~roomcast.socketio.recovery.RecoveryOptions` turns
+    on Node's connection state recovery (off by default): a client that drops and comes back
+    within the window gets its socket back (``socket.recovered``), with the events it missed.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class Server(Broadcasts):
         max_namespaces: int = 100,
         max_pending_acks: int = 1000,
         serve_client: bool = True,
+        connection_state_recovery: RecoveryOptions | None = None,
         **engine_options: Any,
     ) -> None:
         if cors_origins is not None and "cors" not in engine_options:
@@ -79,6 +84,8 @@ class Server(Broadcasts):
         self.max_namespaces = max_namespaces
         self.max_pending_acks = max_pending_acks
         self.serve_client = serve_client
+        self.connection_state_recovery = connection_state_recovery
+        """The recovery options (None: recovery off)."""
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
         self._listener: Listener | None = None

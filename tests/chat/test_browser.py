@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import pytest
 
 from roomcast.apps.chat import create_app
 from tests.conftest import ROOT
+from tests.proxy import Proxy
+from tests.waiting import until
 
 from .tokens import SECRET, user_token
 
@@ -145,4 +149,49 @@ async def test_pages_rejoin_their_room_after_a_server_restart(browser: Browser, 
         # The restart shows up as failed requests (refused, then 400 for the old session id)
         assert [e for e in errors if "favicon" in e or "404" in e] == []
     finally:
+
+
+async def test_a_user_whose_network_drops_sees_what_was_said_meanwhile(
+    browser: Browser, port: int
+) -> None:
+    """Ann's page reaches the server through a network that goes down for 3 s (connections
+    reset, new ones refused); Bob talks meanwhile. When it is back, her page shows what he said,
+    in order, without a reload or a rejoin."""
+    io = create_app(jwt_secret=SECRET)
+    await io.listen("127.0.0.1", port)
+    proxy = Proxy(port)
+    proxy_port = await proxy.start()
+    errors: list[str] = []
+    try:
+        ann = await open_page(browser, f"http://127.0.0.1:{proxy_port}/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"http://127.0.0.1:{port}/", errors)
+        await connect_and_join(bob, "Bob", user_token("2", "Bob"))
+        (ann_sid,) = [s.id for s in io.sockets.sockets.values() if s.data["user"]["id"] == "1"]
+
+        proxy.drop()
+        await until(lambda: ann_sid not in io.sockets.sockets)  # the server saw her go
+        await expect(ann.locator("#status")).to_have_text(re.compile("^disconnected"))
+        for text in ["Are you there?", "Your network seems down."]:
+            await bob.fill("#message", text)
+            await bob.press("#message", "Enter")
+        await expect(bob.locator("li.mine:not(.pending)")).to_have_count(2)
+        await asyncio.sleep(3)  # the outage itself (not a wait for anything)
+        proxy.heal()
+
+        back = ann.locator("li.info", has_text="reconnected: rooms kept")
+        await expect(back).to_have_count(1, timeout=20_000)  # the client's backoff
+        await expect(ann.locator("li.theirs")).to_have_text(
+            ["Bob: Are you there?", "Bob: Your network seems down."]
+        )
+        await bob.fill("#message", "Welcome back.")
+        await bob.press("#message", "Enter")
+        await expect(ann.locator("li.theirs")).to_have_text(
+            ["Bob: Are you there?", "Bob: Your network seems down.", "Bob: Welcome back."]
+        )
+        assert ann_sid in io.sockets.sockets
+        # the outage shows up as failed requests only
+        assert [e for e in errors if "favicon" in e or "404" in e] == []
+    finally:
+        await proxy.close()
         await io.close()

@@ -58,11 +58,15 @@ function connect(token) {
   setStatus("connecting…", "offline");
   socket = io({ path, auth: { token } });
   socket.on("connect", () => {
-    // The joins go out before anything the user can send now, so the server sees them first.
-    for (const room of rooms) rejoin(room);
+    // A recovered socket is back in its rooms; otherwise (a new socket: the server restarted,
+    // or the outage outlasted the recovery window) the joins go out before anything the user
+    // can send now, so the server sees them first.
+    if (!socket.recovered) for (const room of rooms) rejoin(room);
     setStatus(`connected as ${me.name}`, "online");
     setOnline(true);
-    add("info", `connected as ${me.name} (id ${me.id})`);
+    // recovered: the server kept our rooms and has just replayed what we missed
+    if (socket.recovered) add("info", "reconnected: rooms kept, missed messages delivered");
+    else add("info", `connected as ${me.name} (id ${me.id})`);
   });
   socket.on("connect_error", (err) => {
     setStatus(`refused: ${err.message}`, "error");
