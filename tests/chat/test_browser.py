@@ -149,6 +149,7 @@ async def test_pages_rejoin_their_room_after_a_server_restart(browser: Browser, 
         # The restart shows up as failed requests (refused, then 400 for the old session id)
         assert [e for e in errors if "favicon" in e or "404" in e] == []
     finally:
+        await io.close()
 
 
 async def test_a_user_whose_network_drops_sees_what_was_said_meanwhile(
