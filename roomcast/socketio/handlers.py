@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from ..protocol.errors import ProtocolError
+
 __all__ = ["NAMESPACE_EVENTS", "ack_args", "call_handler", "spawn", "takes_ack"]
 
 logger = logging.getLogger("roomcast")
@@ -71,7 +73,7 @@ def call_handler(
     if inspect.isawaitable(result):
         spawn(_finish(result, what, socket_id, None if pass_ack else ack))
     elif ack is not None and not pass_ack:
-        ack(*ack_args(result))
+        _answer(ack, result, what, socket_id)
 
 
 async def _finish(
@@ -83,4 +85,14 @@ async def _finish(
         logger.exception("%s handler failed (socket %s)", what, socket_id)
         return
     if ack is not None:
+        _answer(ack, value, what, socket_id)
+
+
+def _answer(ack: Callable[..., None], value: Any, what: str, socket_id: str) -> None:
+    """Answer the client's ack with a handler's return value; a value that cannot be sent (a
+    :class:`~roomcast.protocol.errors.ProtocolError`, e.g. nested too deeply to encode) is logged
+    in one line and the ack goes unanswered, as a handler's exception would leave it."""
+    try:
         ack(*ack_args(value))
+    except ProtocolError as exc:
+        logger.warning("%s handler's answer cannot be sent (socket %s): %s", what, socket_id, exc)

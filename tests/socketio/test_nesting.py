@@ -64,3 +64,35 @@ async def test_nesting_up_to_the_limit_is_echoed(io: Server) -> None:
         assert await client.call("echo", value, timeout=WAIT) == value
     finally:
         await client.disconnect()
+
+
+@pytest.mark.parametrize("handler", ["sync", "async"])
+async def test_a_handler_answer_too_deep_to_encode_is_logged_once_not_raised(
+    io: Server, caplog: pytest.LogCaptureFixture, handler: str
+) -> None:
+    """The client's data is fine, the handler's answer cannot be encoded: one warning, no
+    traceback, the ack stays unanswered and the connection goes on."""
+
+    def deep() -> list[object]:
+        value: list[object] = []
+        for _ in range(5000):
+            value = [value]
+        return value
+
+    async def async_deep(socket: object) -> list[object]:
+        return deep()
+
+    io.on("deep", (lambda socket: deep()) if handler == "sync" else async_deep)
+    io.on("echo", lambda socket, value: value)
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url_of(io), wait_timeout=WAIT)
+    try:
+        caplog.set_level(logging.INFO, logger="roomcast")
+        with pytest.raises(socketio.exceptions.TimeoutError):
+            await client.call("deep", timeout=0.5)
+        assert await client.call("echo", "still here", timeout=WAIT) == "still here"
+        records = [r for r in caplog.records if "cannot be sent" in r.getMessage()]
+        assert len(records) == 1 and records[0].exc_info is None
+        assert not any(r.exc_info for r in caplog.records)
+    finally:
+        await client.disconnect()
