@@ -6,8 +6,9 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?}  -> {sid}  (error: {message, data})
-//       with "manager", sockets sharing that name share one Engine.IO connection
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, options?}  -> {sid}  (error: {message, data})
+//       with "manager", sockets sharing that name share one Engine.IO connection; "options" are
+//       more client options (extraHeaders, withCredentials...)
 //   reply {name, event, value}     answer the server's acks for `event` with ...value
 //                                  (default: echo the event's arguments; null: never answer)
 //   emit {name, event, args}       fire and forget
@@ -64,6 +65,7 @@ function connect(cmd) {
       reconnection: false,
       transports: cmd.transports || ["polling", "websocket"],
       query: cmd.query || {},
+      ...(cmd.options || {}),
     };
     let socket;
     if (cmd.manager) {
