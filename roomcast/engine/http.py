@@ -401,11 +401,12 @@ class HttpProtocol(asyncio.Protocol):
                 headers[name] = value
         path = self._path()
         self._body_limit = self._router.body_limit(path)
-        body_timeout = self._router.body_timeout(path)
-        if body_timeout is not None and self._parser.get_method() not in (b"GET", b"HEAD"):
-            if self._request_timer is not None:
-                self._request_timer.cancel()
-            self._request_timer = self._loop.call_later(body_timeout, self._on_body_timeout)
+        if self._parser.get_method() not in (b"GET", b"HEAD"):
+            body_timeout = self._router.body_timeout(path)
+            if body_timeout is not None:
+                if self._request_timer is not None:
+                    self._request_timer.cancel()
+                self._request_timer = self._loop.call_later(body_timeout, self._on_body_timeout)
         if headers.get("expect", "").lower() == "100-continue" and not self._pending:
             assert self.transport is not None
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # like Node's HTTP server
