@@ -266,10 +266,8 @@ class Engine:
         return await _resolve(self._serve_http(request, headers))
 
     def _middleware_refusal(self, result: Response | Exception, headers: Headers) -> Response:
-        if isinstance(result, Response):
-            if headers:
-                result.headers = [*headers, *result.headers]
-            return result
+        if isinstance(result, Response):  # a copy: the middleware may return a shared one
+            return Response(result.status, [*headers, *result.headers], result.body, result.close)
         return self._error((BAD_REQUEST, None), headers)
 
     def _serve_http(self, request: Request, headers: Headers) -> Response | Awaitable[Response]:
@@ -379,8 +377,7 @@ class Engine:
 
     def _upgrade_refusal(self, result: Response | Exception) -> Response:
         if isinstance(result, Response):
-            result.close = True
-            return result
+            return Response(result.status, result.headers, result.body, close=True)
         return self._abort_upgrade((BAD_REQUEST, None))
 
     def _serve_upgrade(

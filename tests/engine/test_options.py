@@ -10,6 +10,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from roomcast.engine.cors import CorsOptions
 from roomcast.engine.engine import Engine
 from roomcast.engine.hooks import CookieOptions, session_cookie
 from roomcast.engine.http import Request, Response
@@ -86,6 +87,22 @@ async def test_middleware_refuses_an_upgrade_with_its_answer(make_server: MakeSe
     assert refused.value.response.status_code == 401
     assert refused.value.response.body == b"log in first"
     assert not server.engine.sessions
+
+
+async def test_a_shared_refusal_gets_the_cors_headers_once_per_answer(
+    make_server: MakeServer, http: httpx.AsyncClient
+) -> None:
+    refusal = Response(401, [("Content-Type", "text/plain")], b"no")
+    server = await make_server(cors=CorsOptions(origins=["https://a.example"]))
+    server.engine.use(lambda request: refusal)
+    params = {"EIO": "4", "transport": "polling"}
+    for _ in range(2):
+        response = await http.get(
+            server.url, params=params, headers={"origin": "https://a.example"}
+        )
+        assert response.status_code == 401
+        assert response.headers.get_list("access-control-allow-origin") == ["https://a.example"]
+    assert refusal.headers == [("Content-Type", "text/plain")]
 
 
 async def test_failing_hook_is_logged_and_the_answer_still_goes(
