@@ -4,14 +4,16 @@ its WebSocket upgrade, and the header hooks the client's requests go through."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from roomcast.engine.http import Request, Response
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
-from tests.waiting import until_async
+from tests.waiting import until, until_async
 
 from .conftest import ConnectFailed, NodeClient, NodeDriver, url_of
 
@@ -73,5 +75,37 @@ async def test_middleware_cookie_and_hooks_with_socket_io_client(driver: NodeDri
         with pytest.raises(ConnectFailed):
             await refused.connect(url_of(io))
         assert len(io.engine.sessions) == 1
+    finally:
+        await io.close()
+
+
+async def test_compress_false_emits_skip_http_compression_on_polling() -> None:
+    io = Server()
+    connected: list[Socket] = []
+    io.on("connection", connected.append)
+    await io.listen("127.0.0.1", 0)
+    url = url_of(io) + "/socket.io/"
+    try:
+        async with httpx.AsyncClient(headers={"accept-encoding": "gzip"}) as http:
+            params = {"EIO": "4", "transport": "polling"}
+            opened = await http.get(url, params=params)
+            params["sid"] = json.loads(opened.text[1:])["sid"]
+            await http.post(url, params=params, content="40")
+            assert (await http.get(url, params=params)).text.startswith("40")
+            await until(lambda: bool(connected))
+            socket = connected[0]
+            text = "x" * 2000
+            answers = []
+            for emit in (
+                lambda: socket.compress(False).emit("big", text),
+                lambda: io.compress(False).emit("big", text),  # a broadcast
+                lambda: socket.compress(False).emit("big", text, b"\x00" * 2000),  # 2 packets
+                lambda: socket.emit("big", text),
+            ):
+                emit()
+                answer = await http.get(url, params=params)
+                assert answer.text.startswith("4") and text in answer.text
+                answers.append(answer.headers.get("content-encoding"))
+            assert answers == [None, None, None, "gzip"]
     finally:
         await io.close()
