@@ -107,10 +107,11 @@ class PollingTransport:
             return Response(408, list(headers), close=True)
         if self.session is not None:
             self.session.receive_payload(request.body.decode("utf-8", "replace"))
-        answer = [("Content-Type", "text/html"), ("Content-Length", "2")]
-        if ";MSIE" in (agent := request.headers.get("user-agent", "")) or "Trident/" in agent:
-            answer.append(("X-XSS-Protection", "0"))
-        answer.append(("cache-control", "no-store"))
+        answer = [
+            ("Content-Type", "text/html"),
+            ("Content-Length", "2"),
+            ("cache-control", "no-store"),
+        ]
         if self.hooks is not None:
             answer = apply_header_hooks(
                 self.hooks, answer, request, self.session.sid if self.session else None
