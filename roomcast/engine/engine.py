@@ -32,8 +32,14 @@ from typing import Any, TypeVar, overload
 from ..protocol.jsoncodec import dumps
 from .budget import WriteBudget
 from .cors import cors_headers, preflight
-from .hooks import AnswerHooks, CookieOptions, Middleware, MiddlewareResult, run_middlewares
-from .hooks import apply_header_hooks as apply_header_hooks
+from .hooks import (
+    AnswerHooks,
+    CookieOptions,
+    Middleware,
+    MiddlewareResult,
+    apply_header_hooks,
+    run_middlewares,
+)
 from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
 from .polling import PollingTransport
@@ -120,7 +126,8 @@ class Engine:
         """The middlewares added by :meth:`use`, in order (``None``: none)."""
         cookie = options.cookie
         self.hooks: AnswerHooks | None = None
-        """The cookie and header hooks of the options, or ``None`` when none is set."""
+        """The cookie and header hooks of the options (read here, at construction), or ``None``
+        when none is set."""
         if cookie is not None or options.initial_headers or options.headers:
             self.hooks = AnswerHooks(
                 cookie if isinstance(cookie, CookieOptions) else None,
