@@ -22,6 +22,7 @@ _EXPORTS = {
     "Engine": "roomcast.engine.engine",
     "EngineOptions": "roomcast.engine.options",
     "CorsOptions": "roomcast.engine.cors",
+    "CookieOptions": "roomcast.engine.hooks",
     "Listener": "roomcast.engine.listener",
     "Request": "roomcast.engine.http",
     "Response": "roomcast.engine.http",
@@ -42,6 +43,7 @@ __all__ = [
     "Adapter",
     "BroadcastOperator",
     "ConnectionRefused",
+    "CookieOptions",
     "CorsOptions",
     "Engine",
     "EngineOptions",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from roomcast.auth.jwt import jwt_auth
     from roomcast.engine.cors import CorsOptions
     from roomcast.engine.engine import Engine
+    from roomcast.engine.hooks import CookieOptions
     from roomcast.engine.http import Request, Response
     from roomcast.engine.listener import Listener
     from roomcast.engine.options import EngineOptions

@@ -37,6 +37,9 @@ logger = logging.getLogger("roomcast.cluster")
 
 FORWARDED_HEADER = "x-roomcast-forwarded"
 """Marks a request one worker sent to another (it is not forwarded again)."""
+ABORTED_HEADER = "x-roomcast-aborted"
+"""On a relayed request whose body was not read whole: ``timeout`` (late, ``timed_out``) or
+``size`` (too large, ``truncated``); the owner answers it as the relaying worker would have."""
 RELEASE_HEADER = "x-roomcast-release"
 """Marks the message a worker sends the owner once a relayed POST's answer is out."""
 HOLD_TIMEOUT = 5.0
@@ -127,6 +130,10 @@ class ForwardingListener(Listener):
         single process writes a POST's answer before the GET answer the POST causes, e.g.
         an ack; a client may rely on that order)."""
         sid = request.query.get("sid", "")
+        aborted = request.headers.get(ABORTED_HEADER)
+        if aborted is not None:
+            request.timed_out = aborted == "timeout"
+            request.truncated = aborted == "size"
         if RELEASE_HEADER in request.headers:
             holds = self._holds.get(sid)
             if holds:
@@ -243,10 +250,14 @@ def _serialize_request(request: Request) -> bytes:
     """The request for the owner: a POST keeps the connection open for :func:`_release_request`."""
     lines = [f"{request.method} {request.url} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in request.headers.items() if k not in _HOP_HEADERS]
-    lines += [f"content-length: {len(request.body)}", f"{FORWARDED_HEADER}: 1"]
+    body = request.body
+    if request.timed_out or request.truncated:  # what came is not the body: never read as one
+        body = b""
+        lines.append(f"{ABORTED_HEADER}: {'timeout' if request.timed_out else 'size'}")
+    lines += [f"content-length: {len(body)}", f"{FORWARDED_HEADER}: 1"]
     if request.method != "POST":
         lines.append("connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _release_request(request: Request) -> bytes:

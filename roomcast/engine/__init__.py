@@ -7,6 +7,7 @@ Socket.IO client.
 
 from .cors import CorsOptions
 from .engine import Engine
+from .hooks import CookieOptions
 from .http import Request, Response
 from .listener import Listener
 from .options import EngineOptions
@@ -28,6 +29,7 @@ __all__ = [
     "SERVER_SHUTTING_DOWN",
     "TRANSPORT_CLOSE",
     "TRANSPORT_ERROR",
+    "CookieOptions",
     "CorsOptions",
     "Engine",
     "EngineOptions",

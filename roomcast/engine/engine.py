@@ -32,6 +32,14 @@ from typing import Any, TypeVar, overload
 from ..protocol.jsoncodec import dumps
 from .budget import WriteBudget
 from .cors import cors_headers, preflight
+from .hooks import (
+    AnswerHooks,
+    CookieOptions,
+    Middleware,
+    MiddlewareResult,
+    apply_header_hooks,
+    run_middlewares,
+)
 from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
 from .polling import PollingTransport
@@ -114,6 +122,18 @@ class Engine:
         self._closing = False
         self._full_logged = False
         self._idle: asyncio.Event | None = None
+        self.middlewares: list[Middleware] | None = None
+        """The middlewares added by :meth:`use`, in order (``None``: none)."""
+        cookie = options.cookie
+        self.hooks: AnswerHooks | None = None
+        """The cookie and header hooks of the options (read here, at construction), or ``None``
+        when none is set."""
+        if cookie is not None or options.initial_headers or options.headers:
+            self.hooks = AnswerHooks(
+                cookie if isinstance(cookie, CookieOptions) else None,
+                options.initial_headers,
+                options.headers,
+            )
 
     def __repr__(self) -> str:
         return f"<Engine {self.options.path} sessions={len(self.sessions)}>"
@@ -142,6 +162,19 @@ class Engine:
             return function
 
         return register if handler is None else register(handler)
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a middleware run on every Engine.IO HTTP request (handshake, polling GET and POST,
+        WebSocket upgrade) before the request is checked and before ``allow_request``, as
+        Node's ``engine.use``. Sync or async, it returns ``None`` to let the request go on or a
+        :class:`~roomcast.engine.http.Response` to refuse it with that answer (on an upgrade it
+        is written and the connection closed); it may annotate the request (``request.state``).
+        One that raises refuses with ``{"code":3,"message":"Bad request"}`` (400). CORS
+        preflights are answered before middlewares run. Usable as a decorator."""
+        if self.middlewares is None:
+            self.middlewares = []
+        self.middlewares.append(middleware)
+        return middleware
 
     def _connected(self, session: Session) -> None:
         handlers = self._handlers
@@ -222,6 +255,29 @@ class Engine:
         headers = self._cors(request)
         if self.options.cors is not None and request.method == "OPTIONS":
             return preflight(self.options.cors, request)
+        middlewares = self.middlewares
+        if middlewares is not None:
+            decided = run_middlewares(middlewares, request)
+            if inspect.isawaitable(decided):
+                return self._http_after_middlewares(decided, request, headers)
+            if decided is not None:
+                return self._middleware_refusal(decided, headers)
+        return self._serve_http(request, headers)
+
+    async def _http_after_middlewares(
+        self, decided: Awaitable[MiddlewareResult], request: Request, headers: Headers
+    ) -> Response:
+        result = await decided
+        if result is not None:
+            return self._middleware_refusal(result, headers)
+        return await _resolve(self._serve_http(request, headers))
+
+    def _middleware_refusal(self, result: Response | Exception, headers: Headers) -> Response:
+        if isinstance(result, Response):  # a copy: the middleware may return a shared one
+            return Response(result.status, [*headers, *result.headers], result.body, result.close)
+        return self._error((BAD_REQUEST, None), headers)
+
+    def _serve_http(self, request: Request, headers: Headers) -> Response | Awaitable[Response]:
         refusal = self._verify(request, upgrade=False)
         if refusal is not None:
             return self._error(refusal, headers)
@@ -254,7 +310,7 @@ class Engine:
             return Response(503, headers)
         if self._full():
             return self._error((TOO_MANY_CONNECTIONS, None), headers)
-        transport = PollingTransport()
+        transport = PollingTransport(self.hooks)
         session = self._new_session(request, transport)
         transport.session = session
         response = transport.on_request(request, headers)
@@ -304,6 +360,36 @@ class Engine:
     ) -> Response | Awaitable[Response | None] | None:
         """Serve a WebSocket upgrade request; internal, used by Listener."""
         headers = self._cors(request)
+        middlewares = self.middlewares
+        if middlewares is not None:
+            decided = run_middlewares(middlewares, request)
+            if inspect.isawaitable(decided):
+                return self._upgrade_after_middlewares(decided, request, connection, headers)
+            if decided is not None:
+                return self._upgrade_refusal(decided)
+        return self._serve_upgrade(request, connection, headers)
+
+    async def _upgrade_after_middlewares(
+        self,
+        decided: Awaitable[MiddlewareResult],
+        request: Request,
+        connection: HttpProtocol,
+        headers: Headers,
+    ) -> Response | None:
+        result = await decided
+        if result is not None:
+            return self._upgrade_refusal(result)
+        served = self._serve_upgrade(request, connection, headers)
+        return await served if inspect.isawaitable(served) else served
+
+    def _upgrade_refusal(self, result: Response | Exception) -> Response:
+        if isinstance(result, Response):
+            return Response(result.status, result.headers, result.body, close=True)
+        return self._abort_upgrade((BAD_REQUEST, None))
+
+    def _serve_upgrade(
+        self, request: Request, connection: HttpProtocol, headers: Headers
+    ) -> Response | Awaitable[Response | None] | None:
         refusal = self._verify(request, upgrade=True)
         if refusal is not None:
             return self._abort_upgrade(refusal)
@@ -359,6 +445,8 @@ class Engine:
             return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
         if connection.transport is None or connection.transport.is_closing():
             return None  # the client left while allow_request was running
+        if self.hooks is not None:
+            headers = apply_header_hooks(self.hooks, headers, request, None)
         transport, raw = connection.detach()
         options = self.options
         ws = open_websocket(

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import httptools
@@ -50,6 +50,12 @@ class Request:
     """The raw request target, e.g. ``"/socket.io/?EIO=4&transport=polling"``."""
     truncated: bool = False
     """The body passed the size limit: ``body`` is empty; the connection closes after the answer."""
+    timed_out: bool = False
+    """The body did not arrive in time (the router's ``body_timeout``): ``body`` is what came;
+    the connection closes after the answer."""
+    state: Any = None
+    """Free for middleware (``engine.use``) to annotate the request, e.g. with the user session
+    read from a cookie; the session keeps its handshake request (``session.request.state``)."""
 
 
 @dataclass(slots=True)
@@ -72,6 +78,11 @@ class Router(Protocol):
 
     def body_limit(self, path: str) -> int:
         """The largest request body accepted on ``path``."""
+
+    def body_timeout(self, path: str) -> float | None:
+        """Seconds the body of a request on ``path`` may take after its headers; ``None``: the
+        connection's ``request_timeout`` alone applies. A late body is dispatched with
+        ``timed_out`` set."""
 
     def handle(self, request: Request) -> Response | Awaitable[Response]:
         """Answer a plain HTTP request, now or later (a future or a coroutine)."""
@@ -209,6 +220,7 @@ class HttpProtocol(asyncio.Protocol):
         "_router",
         "_secure",
         "_tail",
+        "_timed_out",
         "_too_large",
         "_trusted",
         "_unparsed",
@@ -264,6 +276,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._body_limit = 0
         self._too_large = False
+        self._timed_out = False
 
     # asyncio.Protocol
 
@@ -386,7 +399,14 @@ class HttpProtocol(asyncio.Protocol):
                 headers[name] = headers[name] + joiner + value
             else:
                 headers[name] = value
-        self._body_limit = self._router.body_limit(self._path())
+        path = self._path()
+        self._body_limit = self._router.body_limit(path)
+        if self._parser.get_method() not in (b"GET", b"HEAD"):
+            body_timeout = self._router.body_timeout(path)
+            if body_timeout is not None:
+                if self._request_timer is not None:
+                    self._request_timer.cancel()
+                self._request_timer = self._loop.call_later(body_timeout, self._on_body_timeout)
         if headers.get("expect", "").lower() == "100-continue" and not self._pending:
             assert self.transport is not None
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # like Node's HTTP server
@@ -439,6 +459,7 @@ class HttpProtocol(asyncio.Protocol):
             secure=secure,
             url=url,
             truncated=self._too_large,
+            timed_out=self._timed_out,
         )
 
     def _count_header_bytes(self, size: int) -> None:
@@ -479,7 +500,9 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 response = item
             self._pending.popleft()
-            keep_alive = keep_alive and not response.close and not self._too_large
+            keep_alive = (
+                keep_alive and not response.close and not self._too_large and not self._timed_out
+            )
             if transport is None or transport.is_closing():
                 return
             transport.write(serialize_response(response, keep_alive=keep_alive, head=head))
@@ -518,6 +541,15 @@ class HttpProtocol(asyncio.Protocol):
         self._request_timer = None
         logger.info("request from %s timed out half-sent", self.peer)
         self._fail(408)
+
+    def _on_body_timeout(self) -> None:
+        """The body is late: the router answers (the request marked ``timed_out``), then the
+        connection closes."""
+        self._request_timer = None
+        logger.info("request body from %s timed out", self.peer)
+        self._timed_out = True
+        self._closing = True
+        self._dispatch(self._make_request(), keep_alive=False)
 
     def _arm_idle(self) -> None:
         if self._idle_timer is not None:

@@ -89,6 +89,11 @@ class Listener:
         engine = self._engine_for(path)
         return engine.options.max_payload if engine is not None else _DEFAULT_BODY_LIMIT
 
+    def body_timeout(self, path: str) -> float | None:
+        """An engine's ``http_request_body_timeout`` on its path; elsewhere ``None``."""
+        engine = self._engine_for(path)
+        return engine.options.http_request_body_timeout if engine is not None else None
+
     def handle(self, request: Request) -> Response | Awaitable[Response]:
         """Route one HTTP request: an exact route first, then an engine by path prefix."""
         method = "GET" if request.method == "HEAD" else request.method
@@ -100,6 +105,8 @@ class Listener:
             if any(path == request.path for _, path in self._routes):
                 return Response(405, [("Content-Type", "text/plain")], b"Method Not Allowed")
             return Response(404, [("Content-Type", "text/plain")], _NOT_FOUND)
+        if request.timed_out:
+            return Response(408, [("Content-Type", "text/plain")], b"Request Timeout", close=True)
         if request.truncated:
             return Response(413, [("Content-Type", "text/plain")], b"Payload Too Large", close=True)
         return handler(request)

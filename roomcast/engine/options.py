@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .cors import CorsOptions
+from .hooks import CookieOptions, HeaderHook
 from .http import Request
 
 __all__ = ["AllowRequest", "EngineOptions"]
@@ -62,7 +63,27 @@ class EngineOptions:
     """Most open sessions; a handshake past it gets HTTP 503 ``{"code":6,"message":"Too many
     connections"}`` (a WebSocket handshake: 503 ``Too many connections``). ``None``: no limit."""
 
+    cookie: CookieOptions | bool | None = None
+    """Set a cookie carrying the session id on the polling handshake's answer (for load
+    balancers that stick on a cookie); ``True``: ``CookieOptions()``, Node's defaults (``io``,
+    path ``/``, HttpOnly, SameSite=Lax). Not set on a WebSocket handshake, as with Node."""
+    initial_headers: HeaderHook | None = None
+    """``initial_headers(headers, request)``: change the headers of a handshake's answer (polling
+    or WebSocket 101), after the cookie is set (Node's ``initial_headers`` event)."""
+    headers: HeaderHook | None = None
+    """``headers(headers, request)``: change the headers of every polling answer (GET and POST)
+    and of every WebSocket 101 (Node's ``headers`` event); on a handshake it runs after
+    ``initial_headers``."""
+    http_request_body_timeout: float = 30.0
+    """A polling POST whose body has not fully arrived this many seconds after its headers is
+    answered 408 and its session closed (``transport error``, ``"http request timeout"``), as
+    Node's ``httpRequestBodyTimeout``."""
+
     def __post_init__(self) -> None:
+        if self.cookie is True:
+            self.cookie = CookieOptions()
+        elif self.cookie is False:
+            self.cookie = None
         path = self.path.rstrip("/") + "/"
         self.path = path if path.startswith("/") else "/" + path
         unknown = set(self.transports) - {"polling", "websocket"}

@@ -7,6 +7,7 @@ import logging
 import zlib
 from typing import TYPE_CHECKING
 
+from .hooks import AnswerHooks, apply_header_hooks
 from .http import Request, Response
 from .prepared import PreparedMessage
 from .reasons import TRANSPORT_ERROR
@@ -24,12 +25,24 @@ Headers = list[tuple[str, str]]
 class PollingTransport:
     """The polling side of a session: at most one pending GET, answered by :meth:`respond`."""
 
-    __slots__ = ("_encoding", "_get", "_get_headers", "_held", "_holds", "session")
+    __slots__ = (
+        "_encoding",
+        "_get",
+        "_get_headers",
+        "_get_request",
+        "_held",
+        "_holds",
+        "hooks",
+        "session",
+    )
 
     name = "polling"
 
-    def __init__(self) -> None:
+    def __init__(self, hooks: AnswerHooks | None = None) -> None:
         self.session: Session | None = None
+        self.hooks = hooks
+        """The engine's cookie and header hooks, applied to each answer (``None``: none set)."""
+        self._get_request: Request | None = None
         self._get: asyncio.Future[Response] | None = None
         self._get_headers: Headers = []
         self._encoding: str | None = None
@@ -68,6 +81,7 @@ class PollingTransport:
         future.add_done_callback(self._on_get_done)
         self._get = future
         self._get_headers = headers
+        self._get_request = request
         self._encoding = _accepted_encoding(request.headers.get("accept-encoding", ""))
         user_agent = request.headers.get("user-agent", "")
         if ";MSIE" in user_agent or "Trident/" in user_agent:
@@ -88,36 +102,47 @@ class PollingTransport:
         if request.truncated:
             self._error("payload too large")
             return Response(413, list(headers), close=True)
+        if request.timed_out:
+            self._error("http request timeout")
+            return Response(408, list(headers), close=True)
         if self.session is not None:
             self.session.receive_payload(request.body.decode("utf-8", "replace"))
-        return Response(
-            200,
-            [
-                ("Content-Type", "text/html"),
-                ("Content-Length", "2"),
-                ("cache-control", "no-store"),
-                *headers,
-            ],
-            b"ok",
-        )
+        answer = [
+            ("Content-Type", "text/html"),
+            ("Content-Length", "2"),
+            ("cache-control", "no-store"),
+        ]
+        if self.hooks is not None:
+            answer = apply_header_hooks(
+                self.hooks, answer, request, self.session.sid if self.session else None
+            )
+        return Response(200, [*answer, *headers], b"ok")
 
-    def respond(self, payload: str) -> None:
-        """Answer the pending GET with a polling payload (gzip/deflate from the threshold on)."""
+    def respond(self, payload: str, compress: bool = True) -> None:
+        """Answer the pending GET with a polling payload (gzip/deflate from the threshold on,
+        unless ``compress`` is false: every packet in it was sent with ``compress=False``)."""
         future, self._get = self._get, None
+        request, self._get_request = self._get_request, None
         if future is None or future.done():
             return
         body = payload.encode()
         headers = [("Content-Type", "text/plain; charset=UTF-8")]
         threshold = self.session.options.http_compression_threshold if self.session else None
-        if self._encoding is not None and threshold is not None and len(body) >= threshold:
+        if (
+            compress
+            and self._encoding is not None
+            and threshold is not None
+            and len(body) >= threshold
+        ):
             compressor = zlib.compressobj(wbits=31 if self._encoding == "gzip" else 15)
             body = compressor.compress(body) + compressor.flush()
             headers.append(("Content-Encoding", self._encoding))
-        headers += [
-            ("Content-Length", str(len(body))),
-            ("cache-control", "no-store"),
-            *self._get_headers,
-        ]
+        headers += [("Content-Length", str(len(body))), ("cache-control", "no-store")]
+        if self.hooks is not None and request is not None:
+            headers = apply_header_hooks(
+                self.hooks, headers, request, self.session.sid if self.session else None
+            )
+        headers += self._get_headers
         if self._holds:
             self._held = (future, Response(200, headers, body))
         else:
@@ -149,6 +174,7 @@ class PollingTransport:
     def close(self) -> None:
         """Forget the pending GET (the session answered it first when it had to)."""
         future, self._get = self._get, None
+        self._get_request = None
         if future is not None and not future.done():
             self._get = None
             future.set_result(Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"6"))

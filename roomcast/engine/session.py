@@ -55,8 +55,9 @@ class Transport(Protocol):
         """Send pre-built frames (WebSocket only, compressed unless ``message.compress`` is
         false); returns the buffered bytes."""
 
-    def respond(self, payload: str) -> None:
-        """Answer the pending GET with ``payload`` (polling only)."""
+    def respond(self, payload: str, compress: bool = True) -> None:
+        """Answer the pending GET with ``payload`` (polling only; ``compress=False``: no HTTP
+        compression)."""
 
     def close(self) -> None:
         """Close the transport (a WebSocket sends its close frame)."""
@@ -80,6 +81,7 @@ class Session:
         "_close_timer",
         "_on_closed",
         "_ping_timer",
+        "_plain",
         "_pong_timer",
         "_probe",
         "_probed",
@@ -128,6 +130,9 @@ class Session:
         self._state = _OPEN
         self._close_reason = FORCED_CLOSE
         self._queue: list[str] = []
+        self._plain: list[bool] | None = None
+        """Per queued item, whether it was sent with ``compress=False``; ``None`` while no
+        queued item was (the usual case costs nothing)."""
         self.queued_bytes = 0
         """Bytes waiting in the polling queue (UTF-8), counted against the budget."""
         self._budget = budget
@@ -170,8 +175,8 @@ class Session:
 
         A volatile message is dropped when it cannot leave now (no pending poll, an upgrade
         under way, or a write buffer past ``write_buffer_high_water``). ``compress=False``
-        sends it uncompressed on a WebSocket that negotiated permessage-deflate (polling
-        answers are compressed by size alone, see ``http_compression_threshold``).
+        sends it uncompressed on a WebSocket that negotiated permessage-deflate, and keeps a
+        polling answer made only of such messages from HTTP compression (as Node).
         """
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
             return False
@@ -184,7 +189,7 @@ class Session:
             if buffered > self.options.max_write_buffer:
                 self._check_buffer()
         else:
-            self._enqueue(encode_payload((Packet(_MESSAGE, data),)))
+            self._enqueue(encode_payload((Packet(_MESSAGE, data),)), plain=not compress)
         return True
 
     def send_prepared(self, message: PreparedMessage, *, volatile: bool = False) -> bool:
@@ -196,8 +201,9 @@ class Session:
             if transport.send_prepared(message) > self.options.max_write_buffer:
                 self._check_buffer()
         else:
+            plain = not message.compress
             for item in message.polling_packets():
-                self._enqueue(item, flush=False)
+                self._enqueue(item, flush=False, plain=plain)
             self._flush()
         return True
 
@@ -368,14 +374,16 @@ class Session:
             polling.respond("1")
         polling.close()
         queue, self._queue = self._queue, []
+        plain = self._plain
         self._drop_queue()
-        for item in queue:
+        for index, item in enumerate(queue):
+            compress = plain is None or not plain[index]
             if item[0] == "b":  # polling form of a binary message: base64
                 data = decode_packet(item).data
                 assert isinstance(data, bytes)
-                probe.send_binary(data)
+                probe.send_binary(data, compress)
             else:
-                probe.send_text(item)
+                probe.send_text(item, compress)
         if self._state == _CLOSING:
             self.finish(self._close_reason, None)
 
@@ -407,7 +415,12 @@ class Session:
         else:
             self._enqueue(text)
 
-    def _enqueue(self, item: str, *, flush: bool = True) -> None:
+    def _enqueue(self, item: str, *, flush: bool = True, plain: bool = False) -> None:
+        flags = self._plain
+        if flags is not None:
+            flags.append(plain)
+        elif plain:
+            self._plain = [False] * len(self._queue) + [True]
         self._queue.append(item)
         size = len(item) if item.isascii() else len(item.encode())
         self.queued_bytes += size
@@ -442,12 +455,19 @@ class Session:
             taken += 1
         parts = queue[:taken]
         del queue[:taken]
+        compress = True
+        flags = self._plain
+        if flags is not None:
+            compress = not all(flags[:taken])
+            del flags[:taken]
+            if not flags:
+                self._plain = None
         self.queued_bytes -= size - taken
         if self._budget is not None:
             self._budget.total -= size - taken
         # Closing: like Node, the last queued packets go alone and the close packet waits for the
         # next GET (answered "6\x1e1" by _on_poll), so the client handles them before the close.
-        transport.respond(SEPARATOR.join(parts))
+        transport.respond(SEPARATOR.join(parts), compress)
         self._check_buffer()
 
     def _check_buffer(self) -> None:
@@ -475,6 +495,7 @@ class Session:
 
     def _drop_queue(self) -> None:
         """The polling queue was emptied (or handed over): its bytes leave the budget."""
+        self._plain = None
         if self._budget is not None:
             self._budget.total -= self.queued_bytes
         self.queued_bytes = 0

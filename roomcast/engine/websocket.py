@@ -204,7 +204,9 @@ class WebSocketTransport(asyncio.Protocol):
         # write_buffer_size for the exact figure when this passes its limit.
         return self._buffered + (len(out) if out is not None else 0)
 
-    def respond(self, payload: str) -> None:  # pragma: no cover - polling only
+    def respond(
+        self, payload: str, compress: bool = True
+    ) -> None:  # pragma: no cover - polling only
         raise NotImplementedError
 
     def hold(self) -> None:  # pragma: no cover - polling only

@@ -42,8 +42,10 @@ class Server(Broadcasts):
     """A Socket.IO v4 server (protocol 5) with Node socket.io 4.8's behaviour.
 
     ``Server(**engine_options)`` passes Engine.IO options (``ping_interval``, ``max_payload``,
-    ``transports``, ``cors``... see :class:`~roomcast.engine.options.EngineOptions`) to its
-    engine; ``cors_origins`` is a shorthand for ``cors=CorsOptions(origins=...)``. The main
+    ``transports``, ``cors``, ``cookie``, ``initial_headers``, ``headers``... see
+    :class:`~roomcast.engine.options.EngineOptions`) to its engine, :attr:`engine`, on which
+    ``io.engine.use(middleware)`` adds HTTP middlewares as Node's ``io.engine.use``;
+    ``cors_origins`` is a shorthand for ``cors=CorsOptions(origins=...)``. The main
     namespace ``/`` is the server itself: ``io.on``, ``io.use``, ``io.emit``, ``io.to``... act
     on it. ``connect_timeout`` (seconds) closes a connection that joins no namespace in time.
 

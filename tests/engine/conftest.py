@@ -23,8 +23,10 @@ TIMEOUT = 10.0
 
 
 class EchoServer:
-    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` closes the session and
-    ``"bye"`` sends ``"bye"`` then closes it."""
+    """A roomcast engine on ``PATH`` echoing every message; ``"close"`` closes the session,
+    ``"bye"`` sends ``"bye"`` then closes it, ``"plain:TEXT"`` sends TEXT with
+    ``compress=False`` and ``"whoami"`` sends the handshake request's ``state`` (set by a
+    middleware; ``"none"`` without one)."""
 
     def __init__(self, **options: Any) -> None:
         self.engine = Engine(path=PATH, **options)
@@ -41,7 +43,11 @@ class EchoServer:
         self.closed[session.sid] = closed
 
         def on_message(data: str | bytes) -> None:
-            if data == "close":
+            if isinstance(data, str) and data.startswith("plain:"):
+                session.send(data[6:], compress=False)
+            elif data == "whoami":
+                session.send(str(session.request.state or "none"))
+            elif data == "close":
                 session.close()
             elif data == "bye":
                 session.send("bye")

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 from websockets.frames import Frame, Opcode
 
 from roomcast.engine.cors import CorsOptions
-from roomcast.engine.http import Request
+from roomcast.engine.hooks import CookieOptions
+from roomcast.engine.http import Request, Response
 
 from .conftest import (
     TIMEOUT,
@@ -30,6 +34,7 @@ from .conftest import (
     start_node,
     stop_node,
     ws_connect,
+    ws_url,
 )
 
 Transcript = list[str]
@@ -409,6 +414,239 @@ async def test_same_cors_and_allow_request_as_node(node: str, make_server: MakeS
                         lines.append(normalize(response.text, []))
                         lines += cors_header_lines(response)
             results.append(lines)
+        assert results[1] == results[0]
+    finally:
+        await stop_node(theirs)
+
+
+# Engine.IO options of issue #14: engine.use(), cookie, initial_headers/headers, compress(False),
+# the body timeout. Each runs against both servers with the same options; the transcripts carry
+# the headers the options touch.
+
+OPTION_HEADERS = ("set-cookie", "x-initial", "x-every", "cache-control", "content-encoding")
+
+
+def header_lines(headers: Any) -> str:
+    """The headers the options touch, as one line (``-`` for those absent)."""
+    parts = []
+    for name in OPTION_HEADERS:
+        # httpx's headers, or websockets'
+        values = headers.get_list(name) if hasattr(headers, "get_list") else headers.get_all(name)
+        parts.append(f"{name}={'|'.join(values) or '-'}")
+    return " ".join(parts)
+
+
+class OptionTarget(Target):
+    def record(self, label: str, response: httpx.Response) -> None:
+        headers = header_lines(response.headers)
+        self.log(f"{label}: {response.status_code} {response.text!r} {headers}")
+
+
+def ws_headers_connect(url: str, headers: dict[str, str] | None = None, **params: str) -> Any:
+    return connect(
+        ws_url(url, **params),
+        additional_headers=headers or {},
+        compression=None,
+        ping_interval=None,
+        open_timeout=TIMEOUT,
+    )
+
+
+async def ws_attempt(t: Target, label: str, headers: dict[str, str], **params: str) -> Any:
+    """Open a WebSocket; log the 101's headers, or the refusal."""
+    try:
+        ws = await ws_headers_connect(t.url, headers, **params)
+    except InvalidStatus as exc:
+        t.log(f"{label}: {exc.response.status_code} {exc.response.body!r}")
+        return None
+    except (OSError, InvalidMessage) as exc:
+        t.log(f"{label}: connection error {type(exc).__name__}")
+        return None
+    t.log(f"{label}: 101 {header_lines(ws.response.headers)}")
+    return ws
+
+
+async def middleware_scenario(t: Target, http: httpx.AsyncClient) -> None:
+    params = {"EIO": "4", "transport": "polling"}
+    for label, headers in [
+        ("refused", {"x-refuse": "no entry"}),
+        ("refused later", {"x-refuse": "later", "x-async": "1"}),
+        ("failed", {"x-fail": "1"}),
+        ("failed later", {"x-fail": "1", "x-async": "1"}),
+    ]:
+        await t.request(http, f"handshake {label}", "GET", params, headers=headers)
+    cookies = {"cookie": "a=1; user=ann"}
+    response = await http.get(t.url, params=params, headers={**cookies, "x-async": "1"})
+    sid = str(open_data(response.text)["sid"])
+    t.sids.append(sid)
+    t.record("handshake with cookie", response)
+    await t.request(http, "post whoami", "POST", polling(sid), content="4whoami")
+    await t.request(http, "get", "GET", polling(sid))
+    refuse = {"x-refuse": "p"}
+    await t.request(http, "post refused", "POST", polling(sid), content="4x", headers=refuse)
+    await t.request(http, "get refused", "GET", polling(sid), headers={"x-fail": "1"})
+    await t.request(http, "post after", "POST", polling(sid), content="4still here")
+    await t.request(http, "get after", "GET", polling(sid))
+    await ws_attempt(t, "websocket failed", {"x-fail": "1"})
+    await ws_attempt(t, "upgrade failed", {"x-fail": "1", "x-async": "1"}, sid=sid)
+    ws = await ws_attempt(t, "websocket with cookie", {"cookie": "user=bob"})
+    assert ws is not None
+    opened = await recv(ws)
+    t.sids.append(str(open_data(str(opened))["sid"]))
+    await ws.send("4whoami")
+    t.log(f"ws whoami {await recv(ws)!r}")
+    await ws.close()
+
+
+async def headers_scenario(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    await t.request(http, "post", "POST", polling(sid), content="4x")
+    await t.request(http, "get", "GET", polling(sid))
+    await t.request(http, "unknown sid", "GET", polling("nope"))
+    poll = await poll_started(http, t, sid)
+    ws = await ws_attempt(t, "upgrade", {}, sid=sid)
+    assert ws is not None
+    await ws.send("2probe")
+    t.log(f"probe answer {await recv(ws)!r}")
+    t.log(f"released poll: {await poll.answer()}")
+    await ws.send("5")
+    await ws.close()
+    direct = await ws_attempt(t, "websocket handshake", {})
+    assert direct is not None
+    t.sids.append(str(open_data(str(await recv(direct)))["sid"]))
+    await direct.close()
+
+
+async def uncompressed_scenario(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    gzip = {"accept-encoding": "gzip"}
+    for label, messages in [
+        ("all plain", ["4plain:" + "a" * 700, "4plain:" + "b" * 700]),
+        ("one compressed", ["4plain:" + "a" * 700, "4" + "b" * 700]),
+        ("plain alone", ["4plain:" + "c" * 1500]),
+        ("compressed alone", ["4" + "d" * 1500]),
+    ]:
+        for message in messages:
+            await t.request(http, "post", "POST", polling(sid), content=message)
+        await t.request(http, f"get {label}", "GET", polling(sid), headers=gzip)
+
+
+async def slow_body_scenario(t: Target, http: httpx.AsyncClient) -> None:
+    sid = await t.open(http)
+    host, port = t.url.split("/")[2].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    path = "/" + t.url.split("/", 3)[3] + f"?EIO=4&transport=polling&sid={sid}"
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10\r\n"
+        "Content-Type: text/plain;charset=UTF-8\r\n\r\n4ab".encode()
+    )
+    answer = await asyncio.wait_for(reader.read(), TIMEOUT)  # up to the server's close
+    writer.close()
+    status_line = answer.split(b"\r\n", 1)[0].decode()
+    t.log(f"slow post: {status_line!r}")
+    await t.request(http, "get after", "GET", polling(sid))
+
+
+def _middleware(request: Request) -> Response | Awaitable[Response | None] | None:
+    def decide() -> Response | None:
+        refuse = request.headers.get("x-refuse")
+        if refuse:
+            body = f"refused: {refuse}".encode()
+            return Response(401, [("Content-Type", "text/plain")], body)
+        if request.headers.get("x-fail"):
+            raise RuntimeError("middleware failed")
+        match = re.search(r"(?:^|; )user=([^;]*)", request.headers.get("cookie", ""))
+        request.state = match.group(1) if match else "none"
+        return None
+
+    if request.headers.get("x-async"):
+
+        async def later() -> Response | None:
+            await asyncio.sleep(0)  # decided on a later loop iteration, as Node's setTimeout
+            return decide()
+
+        return later()
+    return decide()
+
+
+def _initial_headers(headers: dict[str, str | list[str]], request: Request) -> None:
+    headers["X-Initial"] = request.query["transport"]
+
+
+def _headers(headers: dict[str, str | list[str]], request: Request) -> None:
+    headers["X-Every"] = request.method
+    if "cache-control" in headers:
+        headers["cache-control"] = "private, no-store"
+
+
+OPTION_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Scenario]] = [
+    ("middleware", {"middleware": _middleware}, {"middleware": True}, middleware_scenario),
+    ("default cookie", {"cookie": True}, {"cookie": True}, headers_scenario),
+    (
+        "cookie attributes",
+        {
+            "cookie": CookieOptions(
+                name="lb", path="/app", same_site="strict", secure=True, max_age=60
+            )
+        },
+        {
+            "cookie": {
+                "name": "lb",
+                "path": "/app",
+                "sameSite": "strict",
+                "secure": True,
+                "maxAge": 60,
+            }
+        },
+        headers_scenario,
+    ),
+    (
+        "cookie without HttpOnly nor SameSite",
+        {"cookie": CookieOptions(http_only=False, same_site=None)},
+        {"cookie": {"httpOnly": False, "sameSite": False}},
+        headers_scenario,
+    ),
+    (
+        "header hooks",
+        {"cookie": True, "initial_headers": _initial_headers, "headers": _headers},
+        {"cookie": True, "hooks": True},
+        headers_scenario,
+    ),
+    ("compress(False)", {}, {}, uncompressed_scenario),
+    (
+        "slow POST body",
+        {"http_request_body_timeout": 0.2},
+        {"httpRequestBodyTimeout": 200},
+        slow_body_scenario,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("ours_options", "node_options", "scenario"),
+    [case[1:] for case in OPTION_CASES],
+    ids=[case[0] for case in OPTION_CASES],
+)
+async def test_same_option_answers_as_node(
+    node: str,
+    make_server: MakeServer,
+    ours_options: dict[str, Any],
+    node_options: dict[str, Any],
+    scenario: Scenario,
+) -> None:
+    options = dict(ours_options)
+    middleware = options.pop("middleware", None)
+    ours: EchoServer = await make_server(**options)
+    if middleware is not None:
+        ours.engine.use(middleware)
+    theirs = await start_node(node, node_options)
+    try:
+        results = []
+        for url in (theirs.url, ours.url):
+            target = OptionTarget(url)
+            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+                await scenario(target, http)
+            results.append(target.lines)
         assert results[1] == results[0]
     finally:
         await stop_node(theirs)

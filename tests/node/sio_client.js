@@ -6,10 +6,11 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?}
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?, options?}
 //       -> {sid, recovered}  (error: {message, data})
 //       with "manager", sockets sharing that name share one Engine.IO connection; every later
-//       (re)connection is reported as a notice {type: "connect", name, sid, recovered}
+//       (re)connection is reported as a notice {type: "connect", name, sid, recovered};
+//       "options" are more client options (extraHeaders, withCredentials...)
 //   reply {name, event, value}     answer the server's acks for `event` with ...value
 //                                  (default: echo the event's arguments; null: never answer)
 //   emit {name, event, args}       fire and forget
@@ -69,6 +70,7 @@ function connect(cmd) {
       reconnectionDelayMax: 200,
       transports: cmd.transports || ["polling", "websocket"],
       query: cmd.query || {},
+      ...(cmd.options || {}),
     };
     let socket;
     if (cmd.manager) {

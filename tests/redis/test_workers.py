@@ -243,3 +243,43 @@ async def test_a_second_sigint_stops_the_workers_shutdown_wait(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_late_post_body_relayed_to_the_owner_closes_the_session_unread(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A POST whose body is late (``http_request_body_timeout``) on a worker that does not own
+    the session: the owner closes the session as a single process does (``transport error``,
+    ``"http request timeout"``), 408 to the client, and the partial body is never read as
+    packets."""
+    owner_path = str(tmp_path / "owner.sock")
+    owner = EchoServer(http_request_body_timeout=0.1)
+    owner.listener = ForwardingListener(reuse_port_socket("127.0.0.1", 0), owner_path, [])
+    owner.listener.mount(owner.engine)
+    await owner.start()
+    relay = EchoServer(http_request_body_timeout=0.1)
+    relay.listener = ForwardingListener(
+        reuse_port_socket("127.0.0.1", 0), str(tmp_path / "relay.sock"), [owner_path]
+    )
+    relay.listener.mount(relay.engine)
+    await relay.start()
+    received: list[str | bytes] = []
+    try:
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            opened = await http.get(owner.url, params={"EIO": "4", "transport": "polling"})
+            sid = json.loads(opened.text[1:])["sid"]
+            owner.sessions[sid].on_message = received.append
+            reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+            writer.write(
+                f"POST {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 10\r\n\r\n4ab".encode()
+            )
+            answer = await asyncio.wait_for(reader.read(), WAIT)
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        closed = await asyncio.wait_for(owner.closed[sid], WAIT)
+        assert closed == ("transport error", "http request timeout")
+        assert received == []
+    finally:
+        await relay.listener.close()
+        await owner.listener.close()

@@ -236,6 +236,8 @@ class NodeClient(SioClient):
         self.manager = manager
         self.name = f"s{next(self._names)}"
         self.sid = None
+        self.options: dict[str, Any] = {}
+        """More socket.io-client options for :meth:`connect` (``extraHeaders``...)."""
         driver.clients[self.name] = self
 
     async def connect(self, url: str, nsp: str = "/", auth: Any = None) -> None:
@@ -249,6 +251,8 @@ class NodeClient(SioClient):
             fields["auth"] = to_json(auth)
         if self.manager is not None:
             fields["manager"] = self.manager
+        if self.options:
+            fields["options"] = self.options
         for event, values in self.replies.items():
             await self.driver.command("reply", name=self.name, event=event, value=to_json(values))
         result = await self.driver.command("connect", **fields)
