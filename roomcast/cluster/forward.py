@@ -65,6 +65,8 @@ class ForwardingListener(Listener):
         self.own_path = own_path
         self.peers = list(peers)
         self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self.forwarded = 0
+        """Requests of other workers' sessions forwarded to them (for metrics)."""
 
     async def start(
         self,
@@ -110,6 +112,7 @@ class ForwardingListener(Listener):
             self._owners.popitem(last=False)
 
     async def _forward(self, sid: str, request: Request) -> Response:
+        self.forwarded += 1
         raw = _serialize_request(request)
         for peer in self._candidates(sid):
             try:
@@ -130,6 +133,7 @@ class ForwardingListener(Listener):
         sid = self._foreign_sid(request)
         if sid is None:
             return super().handle_upgrade(request, connection)
+        self.forwarded += 1
         transport, raw = connection.detach()
         return self._forward_upgrade(sid, transport, _mark_forwarded(raw))
 

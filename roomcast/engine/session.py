@@ -22,12 +22,16 @@ from .reasons import FORCED_CLOSE, PARSE_ERROR, PING_TIMEOUT, TRANSPORT_CLOSE, T
 if TYPE_CHECKING:
     from .options import EngineOptions
 
-__all__ = ["Session"]
+__all__ = ["COUNTERS", "Session"]
 
 logger = logging.getLogger("roomcast.engine")
 
 _MESSAGE = PacketType.MESSAGE
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2
+
+COUNTERS = ("received", "received_bytes", "sent", "sent_bytes", "dropped", "overflowed")
+"""A session's traffic counters (plain ints, read by metrics; broadcasts are counted by the
+adapter that sends them, once per broadcast, not here per recipient)."""
 
 
 class Transport(Protocol):
@@ -83,11 +87,17 @@ class Session:
         "_transport",
         "_upgrade_timer",
         "connected_at",
+        "dropped",
         "loop",
         "on_close",
         "on_message",
+        "overflowed",
         "protocol",
+        "received",
+        "received_bytes",
         "request",
+        "sent",
+        "sent_bytes",
         "sid",
         "upgraded",
     )
@@ -125,6 +135,12 @@ class Session:
         self._probe: Transport | None = None
         self._probed = False
         self._refreshed = False
+        self.received = self.received_bytes = self.sent = self.sent_bytes = 0
+        """Messages received and sent (direct sends; broadcasts are counted by the adapter)."""
+        self.dropped = 0
+        """Volatile messages dropped."""
+        self.overflowed = 0
+        """1 if the session was aborted for a full write buffer (a slow consumer)."""
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport_name} state={self._state}>"
@@ -160,7 +176,11 @@ class Session:
         answers are compressed by size alone, see ``http_compression_threshold``).
         """
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            if self._state == _OPEN:
+                self.dropped += 1
             return False
+        self.sent += 1
+        self.sent_bytes += len(data)
         transport = self._transport
         if self._probe is None and transport.name == "websocket":
             if isinstance(data, str):
@@ -176,6 +196,8 @@ class Session:
     def send_prepared(self, message: PreparedMessage, *, volatile: bool = False) -> bool:
         """Send pre-encoded messages (a broadcast); ``False`` if dropped."""
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            if self._state == _OPEN:
+                self.dropped += 1
             return False
         transport = self._transport
         if self._probe is None and transport.name == "websocket":
@@ -258,6 +280,8 @@ class Session:
                 self._options.ping_timeout, self._on_ping_timeout
             )
         if kind == _MESSAGE:
+            self.received += 1
+            self.received_bytes += len(packet.data)
             callback = self.on_message
             if callback is not None:
                 try:
@@ -408,6 +432,7 @@ class Session:
         error``, ``write buffer full``) once the current call (a broadcast loop) is over."""
         if self.write_buffer_size > self._options.max_write_buffer and self._state == _OPEN:
             logger.info("session %s: write buffer full, closing", self.sid)
+            self.overflowed = 1
             self._state = _CLOSING
             self._close_reason = TRANSPORT_ERROR
             self._queue.clear()
@@ -451,6 +476,7 @@ class Session:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
+        self._close_reason = reason
         self._stop_heartbeat()
         if self._close_timer is not None:
             self._close_timer.cancel()

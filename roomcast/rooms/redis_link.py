@@ -71,6 +71,10 @@ class RedisLink:
         self._closed = False
         self.users = 0
         """How many adapters use the link (the last one to close closes it)."""
+        self.publish_failures = 0
+        """Messages that could not be published (dropped), for metrics."""
+        self.reconnects = 0
+        """Times the subscriber connection was made again after it was lost, for metrics."""
 
     def __repr__(self) -> str:
         return f"<RedisLink channels={len(self._channels)} patterns={len(self._patterns)}>"
@@ -157,6 +161,7 @@ class RedisLink:
                 if self._channels:
                     await pubsub.subscribe(*self._channels)
                 if down:
+                    self.reconnects += 1
                     logger.warning("Redis subscriber reconnected")
                     down = False
                 delay = BACKOFF_MIN
@@ -208,6 +213,7 @@ class RedisLink:
         if len(queue) >= MAX_QUEUE:
             queue.popleft()
             self._dropped += 1
+            self.publish_failures += 1
         queue.append((channel, message))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -258,6 +264,7 @@ class RedisLink:
         channels = collections.Counter(channel for channel, _ in batch)
         summary = ", ".join(f"{n} to {channel}" for channel, n in channels.most_common(5))
         level = logging.DEBUG if self._publish_down else logging.WARNING
+        self.publish_failures += len(batch)
         self._publish_down = True
         logger.log(level, "could not publish %d Redis messages (%s): %s", len(batch), summary, exc)
 

@@ -52,6 +52,13 @@ class Namespace(Broadcasts):
         self._server_handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._ids = 0
         self.adapter: Adapter = self._make_adapter()
+        # Plain counters for metrics, read when scraped.
+        self.connects = 0
+        """Sockets that connected."""
+        self.refused = 0
+        """Connections its middleware refused."""
+        self.ack_timeouts = 0
+        """``emit_with_ack`` calls (to a socket or a broadcast) that timed out."""
 
     def _make_adapter(self) -> Adapter:
         return self.server.adapter_factory(self)
@@ -207,6 +214,7 @@ class Namespace(Broadcasts):
             socket.discard()
             return
         if error is not None:
+            self.refused += 1
             socket.discard()
             if error["data"] is None:
                 del error["data"]
@@ -215,6 +223,7 @@ class Namespace(Broadcasts):
         self._do_connect(socket)
 
     def _do_connect(self, socket: Socket) -> None:
+        self.connects += 1
         self.sockets[socket.id] = socket
         socket.accept()
         socket.client.add_socket(socket)
