@@ -11,9 +11,10 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -100,6 +101,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N processes on the port (SO_REUSEPORT), sharing rooms through --redis-url "
         "(%(default)s)",
+    )
+    serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics (needs the metrics extra: prometheus_client)",
+    )
+    serve.add_argument(
+        "--admin",
+        metavar="USER:PASSWORD_HASH",
+        help="turn on the Socket.IO Admin UI: its server side on the /admin namespace, for USER "
+        "with this bcrypt hash of the password, and the UI itself at /admin/ (needs the admin "
+        "extra: bcrypt)",
+    )
+    serve.add_argument(
+        "--admin-mode",
+        default="development",
+        choices=["development", "production"],
+        help="development: the UI also lists every socket, room and event (costly on a busy "
+        "server); production: server stats only (%(default)s)",
+    )
+    serve.add_argument(
+        "--admin-read-only",
+        action="store_true",
+        help="the UI cannot join, leave, emit to or disconnect sockets",
     )
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
@@ -207,14 +232,46 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from roomcast.rooms.redis import redis_adapter
 
         io.set_adapter(redis_adapter(args.redis_url))
+    starts: list[Callable[[], None]] = []
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
-        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None))
+        if args.admin:
+            starts.append(_admin(parser, io, args))
+        if args.metrics:
+            from roomcast.metrics import Metrics
+
+            metrics = Metrics(io)
+            metrics.route()
+            starts.append(metrics.start)
+        asyncio.run(_run(io, args.host, args.port, secret if random_secret else None, starts))
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return 0
+
+
+def _admin(
+    parser: argparse.ArgumentParser, io: Server, args: argparse.Namespace
+) -> Callable[[], None]:
+    """Instrument ``io`` for the Admin UI and serve the UI at ``/admin/``."""
+    from roomcast.admin import BasicAuth, instrument, serve_ui
+
+    user, sep, password_hash = args.admin.partition(":")
+    if not sep or not user or not password_hash:
+        parser.error("--admin takes USER:PASSWORD_HASH (a bcrypt hash, e.g. $2b$10$...)")
+    try:
+        auth = BasicAuth(user, password_hash)
+    except ValueError as error:
+        parser.error(f"--admin: {error}")
+    server_id = None
+    if args.worker_index is not None:  # as Node's for a cluster worker: host#pid
+        server_id = f"{socket.gethostname()}#{os.getpid()}"
+    admin = instrument(
+        io, auth=auth, mode=args.admin_mode, read_only=args.admin_read_only, server_id=server_id
+    )
+    serve_ui(io.listener)
+    return admin.start
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -240,6 +297,12 @@ def _supervise(args: argparse.Namespace) -> int:
     common += ["--workers", str(args.workers)]
     for origin in args.cors_origins or ():
         common += ["--cors-origin", origin]
+    if args.metrics:
+        common.append("--metrics")
+    if args.admin:
+        common += ["--admin", args.admin, "--admin-mode", args.admin_mode]
+        if args.admin_read_only:
+            common.append("--admin-read-only")
     if args.app:
         common = [args.app, *(["--factory"] if args.factory else []), *common]
 
@@ -284,13 +347,21 @@ def _log_connections(io: Server) -> None:
     io.on("disconnect", disconnected)
 
 
-async def _run(io: Server, host: str, port: int, random_secret: str | None) -> None:
+async def _run(
+    io: Server,
+    host: str,
+    port: int,
+    random_secret: str | None,
+    starts: Sequence[Callable[[], None]] = (),
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows
             loop.add_signal_handler(signum, stop.set)
     await io.listen(host, port)
+    for start in starts:
+        start()
     url = f"http://{_url_host(host)}:{io.listener.port}/"
     print(f"roomcast listening on {url}", flush=True)
     if random_secret is not None:
