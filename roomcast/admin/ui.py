@@ -29,6 +29,11 @@ _MISSING = (
 )
 # The page links a web font and an icon font on CDNs: left out, the UI falls back to local fonts.
 _OUTSIDE_LINK = re.compile(rb'<link rel="stylesheet" href="https://[^"]*">')
+# The connection form proposes the server the page came from.
+_SAME_SERVER = (
+    b"<script>localStorage.getItem('server_url')||"
+    b"localStorage.setItem('server_url',location.origin)</script></head>"
+)
 
 
 def ui_dirs() -> list[Path]:
@@ -67,7 +72,7 @@ def serve_ui(listener: Listener, path: str = "/admin/") -> bool:
         name = file.relative_to(folder).as_posix()
         body = file.read_bytes()
         if name == "index.html":
-            body = _OUTSIDE_LINK.sub(b"", body)
+            body = _OUTSIDE_LINK.sub(b"", body).replace(b"</head>", _SAME_SERVER, 1)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type.endswith("javascript"):
             content_type += "; charset=utf-8"

@@ -4,6 +4,8 @@ are those of what the clients did."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +19,7 @@ from roomcast.metrics import METRICS, Metrics
 from roomcast.socketio.server import Server
 from tests.chat.conftest import ChatClient
 from tests.chat.tokens import SECRET, user_token
+from tests.conftest import ROOT
 from tests.waiting import until_async
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -137,3 +140,24 @@ async def test_volatile_drops_and_ack_timeouts_are_counted(port: int) -> None:
             await client.disconnect()
     assert value(samples, "roomcast_ack_timeouts_total", namespace="/") == 1
     assert value(samples, "roomcast_volatile_dropped_total") >= 4
+
+
+async def test_serve_metrics_flag(port: int, clients: Callable[[], ChatClient]) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "roomcast", "serve", "--port", str(port), "--jwt-secret", SECRET,
+        "--metrics", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        assert line.startswith(b"roomcast listening on")
+        url = f"http://127.0.0.1:{port}"
+        ann = clients()
+        await ann.connect(url, user_token("1", "Ann"), transports=["websocket"])
+        samples = await scrape(url)
+        assert value(samples, "roomcast_connections", transport="websocket") == 1
+        assert value(samples, "roomcast_sockets", namespace="/") == 1
+        assert ("roomcast_event_loop_lag_seconds", ()) in samples
+    finally:
+        process.terminate()
+        await process.wait()
