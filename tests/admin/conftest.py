@@ -35,3 +35,8 @@ async def admin_client(node: str, url: str, password: str = PASSWORD) -> dict[st
 @pytest.fixture
 def admin_hash() -> str:
     return HASH
+
+
+from tests.redis.conftest import key, redis_server, servers  # noqa: E402 - the cluster fixtures
+
+__all__ = ["key", "redis_server", "servers"]
