@@ -239,8 +239,12 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.admin:
             starts.append(_admin(parser, io, args))
         if args.metrics:
-            from roomcast.metrics import Metrics
-
+            try:
+                from roomcast.metrics import Metrics
+            except ImportError as error:
+                parser.error(
+                    f"--metrics needs the metrics extra ({error}): pip install 'roomcast[metrics]'"
+                )
             metrics = Metrics(io)
             metrics.route()
             starts.append(metrics.start)
@@ -255,8 +259,10 @@ def _admin(
     parser: argparse.ArgumentParser, io: Server, args: argparse.Namespace
 ) -> Callable[[], None]:
     """Instrument ``io`` for the Admin UI and serve the UI at ``/admin/``."""
-    from roomcast.admin import BasicAuth, instrument, serve_ui
-
+    try:
+        from roomcast.admin import BasicAuth, instrument, serve_ui
+    except ImportError as error:
+        parser.error(f"--admin needs the admin extra ({error}): pip install 'roomcast[admin]'")
     user, sep, password_hash = args.admin.partition(":")
     if not sep or not user or not password_hash:
         parser.error("--admin takes USER:PASSWORD_HASH (a bcrypt hash, e.g. $2b$10$...)")
