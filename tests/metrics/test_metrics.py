@@ -4,6 +4,7 @@ are those of what the clients did."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ from roomcast.socketio.server import Server
 from tests.chat.conftest import ChatClient
 from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT
-from tests.waiting import until_async
+from tests.waiting import until, until_async
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -161,3 +162,26 @@ async def test_serve_metrics_flag(port: int, clients: Callable[[], ChatClient]) 
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_slow_consumer_and_refused_requests_are_counted(port: int) -> None:
+    io = Server(max_write_buffer=20_000)
+    Metrics(io).route()
+    url = f"http://127.0.0.1:{port}"
+    engine = url + "/socket.io/?EIO=4&transport=polling"
+    async with io.serve("127.0.0.1", port), httpx.AsyncClient() as http:
+        opened = await http.get(engine)
+        sid = json.loads(opened.text[1:])["sid"]
+        assert (await http.post(f"{engine}&sid={sid}", content="40")).text == "ok"
+        await until(lambda: len(io.sockets.sockets) == 1)
+        # the client never polls again: its queue grows past max_write_buffer
+        for _ in range(30):
+            io.emit("big", "x" * 1000)
+        await until(lambda: not io.engine.sessions)
+        refused = await http.get(url + "/socket.io/?EIO=4&transport=carrier-pigeon")
+        assert refused.status_code == 400
+        samples = await scrape(url)
+    assert value(samples, "roomcast_slow_consumers_aborted_total") == 1
+    assert value(samples, "roomcast_disconnections_total", reason="transport error") == 1
+    assert value(samples, "roomcast_refused_requests_total", reason="Transport unknown") == 1
+    assert value(samples, "roomcast_connections", transport="polling") == 0
