@@ -7,7 +7,7 @@ on, ``/metrics`` is scraped every second during the run, as a (busy) Prometheus 
 server is pinned to core 0 and the load generator to core 1, as in the suite. The table shows
 the medians and the difference; the goal is under 3 % on delivered/s.
 
-Usage: ``python -m bench.metrics [--clients 1000] [--runs 5] [--quick]``
+Usage: ``python -m bench.metrics [--clients 1000] [--runs 5] [--quick | --smoke]``
 """
 
 from __future__ import annotations
@@ -86,9 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1000, help="receivers (%(default)s)")
     parser.add_argument("--runs", type=int, default=5, help="runs per config (%(default)s)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 300 receivers")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one tiny run of each (checks it runs, measures nothing)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     clients, seconds = (300, 3.0) if args.quick else (args.clients, 5.0)
+    if args.smoke:
+        clients, seconds, args.runs = 5, 1.5, 1
     samples: dict[str, list[dict[str, Any]]] = {}
     for run in range(args.runs):
         for config in CONFIGS:
