@@ -300,7 +300,9 @@ class WebSocketTransport(asyncio.Protocol):
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         session = self.session
-        if session is None or self.protocol.state is not OPEN:
+        # CLOSING too: frames parsed in the same read as the peer's close frame came before it
+        # (the session ignores them if it is closing itself)
+        if session is None or self.protocol.state is CLOSED:
             return
         if opcode is _TEXT:
             try:
