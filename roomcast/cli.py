@@ -11,9 +11,10 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import jwt
@@ -134,6 +135,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IPS",
         help="comma list of reverse proxy addresses (or '*') whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: none)",
+    )
+    serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics (needs the metrics extra: prometheus_client)",
+    )
+    serve.add_argument(
+        "--admin",
+        metavar="USER:PASSWORD_HASH",
+        help="turn on the Socket.IO Admin UI: its server side on the /admin namespace, for USER "
+        "with this bcrypt hash of the password, and the UI itself at /admin/ (needs the admin "
+        "extra: bcrypt)",
+    )
+    serve.add_argument(
+        "--admin-mode",
+        default="development",
+        choices=["development", "production"],
+        help="development: the UI also lists every socket, room and event (costly on a busy "
+        "server); production: server stats only (%(default)s)",
+    )
+    serve.add_argument(
+        "--admin-read-only",
+        action="store_true",
+        help="the UI cannot join, leave, emit to or disconnect sockets",
     )
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
@@ -353,16 +378,54 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         from roomcast.rooms.redis import redis_adapter
 
         io.set_adapter(redis_adapter(url))
+    starts: list[Callable[[], None]] = []
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
+        if args.admin:
+            starts.append(_admin(parser, io, args))
+        if args.metrics:
+            try:
+                from roomcast.metrics import Metrics
+            except ImportError as error:
+                parser.error(
+                    f"--metrics needs the metrics extra ({error}): pip install 'roomcast[metrics]'"
+                )
+            metrics = Metrics(io)
+            metrics.route()
+            starts.append(metrics.start)
         status = asyncio.run(
-            _run(io, args.host, args.port, secret if random_secret else None, listen)
+            _run(io, args.host, args.port, secret if random_secret else None, listen, starts)
         )
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return status
+
+
+def _admin(
+    parser: argparse.ArgumentParser, io: Server, args: argparse.Namespace
+) -> Callable[[], None]:
+    """Instrument ``io`` for the Admin UI and serve the UI at ``/admin/``."""
+    try:
+        from roomcast.admin import BasicAuth, instrument, serve_ui
+    except ImportError as error:
+        parser.error(f"--admin needs the admin extra ({error}): pip install 'roomcast[admin]'")
+    user, sep, password_hash = args.admin.partition(":")
+    if not sep or not user or not password_hash:
+        parser.error("--admin takes USER:PASSWORD_HASH (a bcrypt hash, e.g. $2b$10$...)")
+    try:
+        auth = BasicAuth(user, password_hash)
+    except ValueError as error:
+        parser.error(f"--admin: {error}")
+    server_id = None
+    if args.worker_index is not None:  # as Node's for a cluster worker: host#pid
+        server_id = f"{socket.gethostname()}#{os.getpid()}"
+    admin = instrument(
+        io, auth=auth, mode=args.admin_mode, read_only=args.admin_read_only, server_id=server_id
+    )
+    serve_ui(io.listener)
+    return admin.start
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -401,6 +464,12 @@ def _supervise(args: argparse.Namespace) -> int:
         common.append("--no-require-expiry")
     for origin in args.cors_origins or ():
         common += ["--cors-origin", origin]
+    if args.metrics:
+        common.append("--metrics")
+    if args.admin:
+        common += ["--admin", args.admin, "--admin-mode", args.admin_mode]
+        if args.admin_read_only:
+            common.append("--admin-read-only")
     if args.app:
         common = [args.app, *(["--factory"] if args.factory else []), *common]
 
@@ -446,10 +515,15 @@ def _log_connections(io: Server) -> None:
 
 
 async def _run(
-    io: Server, host: str, port: int, random_secret: str | None, listen: dict[str, Any]
+    io: Server,
+    host: str,
+    port: int,
+    random_secret: str | None,
+    listen: dict[str, Any],
+    starts: Sequence[Callable[[], None]] = (),
 ) -> int:
     """Serve until SIGINT or SIGTERM, then close; return the exit status (130 if a second
-    SIGINT cut the shutdown short)."""
+    SIGINT cut the shutdown short). ``starts`` run once listening (admin UI, metrics)."""
     from roomcast.engine.signals import INTERRUPTED, close_interruptibly
 
     stop = asyncio.Event()
@@ -458,6 +532,8 @@ async def _run(
         with contextlib.suppress(NotImplementedError):  # Windows
             loop.add_signal_handler(signum, stop.set)
     await io.listen(host, port, **listen)
+    for start in starts:
+        start()
     scheme = "https" if listen.get("ssl") else "http"
     url = f"{scheme}://{_url_host(host)}:{io.listener.port}/"
     print(f"roomcast listening on {url}", flush=True)

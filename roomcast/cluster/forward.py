@@ -83,6 +83,8 @@ class ForwardingListener(Listener):
         """Per sid, the holds of the POSTs relayed to us whose answers are not yet out."""
         self._tasks: set[asyncio.Future[None]] = set()
         """The relays under way."""
+        self.forwarded = 0
+        """Requests of other workers' sessions forwarded to them (for metrics)."""
 
     async def start(
         self,
@@ -161,6 +163,7 @@ class ForwardingListener(Listener):
     async def _forward(self, sid: str, request: Request, answer: asyncio.Future[Response]) -> None:
         """Relay ``request`` to the owner of ``sid`` and set ``answer`` to its response. For a
         POST, the owner is then told once that answer is written (see :meth:`_relayed`)."""
+        self.forwarded += 1
         try:
             response = await self._relay(sid, request, answer)
             if response is None:  # nobody has it: the engine's own answer
@@ -215,6 +218,7 @@ class ForwardingListener(Listener):
         sid = self._foreign_sid(request)
         if sid is None:
             return super().handle_upgrade(request, connection)
+        self.forwarded += 1
         transport, raw = connection.detach()
         return self._forward_upgrade(sid, transport, _mark_forwarded(raw))
 

@@ -44,7 +44,7 @@ from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
-from .session import Session
+from .session import COUNTERS, Session
 from .websocket import WebSocketTransport, WriteBatch, open_websocket
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
@@ -134,6 +134,15 @@ class Engine:
                 options.initial_headers,
                 options.headers,
             )
+        # Plain counters for metrics, read when scraped.
+        self.handshakes = 0
+        """Sessions opened."""
+        self.refusals: dict[str, int] = {}
+        """Requests refused, by the error message answered (handshakes and session requests)."""
+        self.closes: dict[str, int] = {}
+        """Sessions closed, by reason."""
+        self.closed_totals = dict.fromkeys(COUNTERS, 0)
+        """The traffic counters (see ``Session``) of the sessions closed so far, summed."""
 
     def __repr__(self) -> str:
         return f"<Engine {self.options.path} sessions={len(self.sessions)}>"
@@ -207,10 +216,15 @@ class Engine:
 
     def _error(self, refusal: _Refusal, headers: Headers) -> Response:
         code, message = refusal
+        self._count_refusal(code)
         body = dumps({"code": code, "message": message or ERROR_MESSAGES[code]}).encode()
         logger.debug("refused request: %s", body)
         status = 403 if code == FORBIDDEN else 503 if code == TOO_MANY_CONNECTIONS else 400
         return Response(status, [*headers, ("Content-Type", "application/json")], body)
+
+    def _count_refusal(self, code: int) -> None:
+        reason = ERROR_MESSAGES[code]
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1
 
     def _verify(self, request: Request, *, upgrade: bool) -> _Refusal | None:
         """Node's ``verify()`` without ``allowRequest``."""
@@ -324,6 +338,7 @@ class Engine:
         sid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
         session = Session(sid, request, transport, self.options, self._session_closed, self._budget)
         self.sessions[sid] = session
+        self.handshakes += 1
         upgrades = (
             ["websocket"]
             if (
@@ -351,6 +366,11 @@ class Engine:
     def _session_closed(self, session: Session) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
+        reason = session._close_reason
+        self.closes[reason] = self.closes.get(reason, 0) + 1
+        totals = self.closed_totals
+        for name in COUNTERS:
+            totals[name] += getattr(session, name)
         self._check_idle()
 
     # WebSocket
@@ -415,6 +435,7 @@ class Engine:
     def _abort_upgrade(self, refusal: _Refusal) -> Response:
         """Node's ``abortUpgrade``: always 400, the message as a text/html body."""
         code, message = refusal
+        self._count_refusal(code)
         logger.debug("refused upgrade: %s", message or ERROR_MESSAGES[code])
         body = (message or ERROR_MESSAGES[code]).encode()
         status = 503 if code == TOO_MANY_CONNECTIONS else 400

@@ -23,12 +23,16 @@ if TYPE_CHECKING:
     from .budget import WriteBudget
     from .options import EngineOptions
 
-__all__ = ["Session"]
+__all__ = ["COUNTERS", "Session"]
 
 logger = logging.getLogger("roomcast.engine")
 
 _MESSAGE = PacketType.MESSAGE
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2
+
+COUNTERS = ("received", "received_bytes", "sent", "sent_bytes", "dropped", "overflowed")
+"""A session's traffic counters (plain ints, read by metrics; broadcasts are counted by the
+adapter that sends them, once per broadcast, not here per recipient)."""
 
 
 class Transport(Protocol):
@@ -90,13 +94,19 @@ class Session:
         "_state",
         "_upgrade_timer",
         "connected_at",
+        "dropped",
         "loop",
         "on_close",
         "on_message",
         "options",
+        "overflowed",
         "protocol",
         "queued_bytes",
+        "received",
+        "received_bytes",
         "request",
+        "sent",
+        "sent_bytes",
         "sid",
         "transport",
         "upgraded",
@@ -144,6 +154,12 @@ class Session:
         self._probe: Transport | None = None
         self._probed = False
         self._refreshed = False
+        self.received = self.received_bytes = self.sent = self.sent_bytes = 0
+        """Messages received and sent (direct sends; broadcasts are counted by the adapter)."""
+        self.dropped = 0
+        """Volatile messages dropped."""
+        self.overflowed = 0
+        """1 if the session was aborted for a full write buffer (a slow consumer)."""
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport_name} state={self._state}>"
@@ -179,7 +195,11 @@ class Session:
         polling answer made only of such messages from HTTP compression (as Node).
         """
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            if self._state == _OPEN:
+                self.dropped += 1
             return False
+        self.sent += 1
+        self.sent_bytes += len(data)
         transport = self.transport
         if self._probe is None and transport.name == "websocket":
             if isinstance(data, str):
@@ -195,6 +215,8 @@ class Session:
     def send_prepared(self, message: PreparedMessage, *, volatile: bool = False) -> bool:
         """Send pre-encoded messages (a broadcast); ``False`` if dropped."""
         if self._state != _OPEN or (volatile and not self._can_send_volatile()):
+            if self._state == _OPEN:
+                self.dropped += 1
             return False
         transport = self.transport
         if self._probe is None and transport.name == "websocket":
@@ -303,6 +325,8 @@ class Session:
                 self.options.ping_timeout, self._on_ping_timeout
             )
         if kind == _MESSAGE:
+            self.received += 1
+            self.received_bytes += len(packet.data)
             callback = self.on_message
             if callback is not None:
                 try:
@@ -484,6 +508,7 @@ class Session:
         the session (``transport error``, ``write buffer full``) once the current call (a
         broadcast loop) is over."""
         logger.info("session %s: %s, closing", self.sid, why)
+        self.overflowed = 1
         self._state = _CLOSING
         self._close_reason = TRANSPORT_ERROR
         self._queue.clear()
@@ -536,6 +561,7 @@ class Session:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
+        self._close_reason = reason
         self._stop_heartbeat()
         if self._close_timer is not None:
             self._close_timer.cancel()

@@ -212,6 +212,15 @@ class MemoryAdapter(Adapter):
         self.registry = RoomRegistry()
         self.recovery = RecoveryBuffer(max_buffered_packets)
         """The recovery state (empty while recovery is off)."""
+        # Plain counters for metrics, bumped once per broadcast (never per recipient).
+        self.broadcasts = 0
+        """Broadcasts sent to this server's sockets."""
+        self.recipients = 0
+        """Local sockets those broadcasts were addressed to."""
+        self.broadcast_messages = 0
+        """Engine.IO messages they put on sessions (recipients x messages per packet)."""
+        self.broadcast_bytes = 0
+        """Payload bytes (characters for text) they put on sessions."""
 
     @property
     def rooms(self) -> dict[str, set[str]]:
@@ -262,13 +271,23 @@ class MemoryAdapter(Adapter):
         """Encode ``packet`` once and queue it on every local socket ``opts`` selects (no
         offset added, nothing kept: for subclasses that deliver packets offset elsewhere)."""
         packet.nsp = self.nsp.name
-        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
+        messages = encode_packet(packet)
+        prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
-        for sid in self.registry.select(opts.rooms, opts.except_):
+        selected = self.registry.select(opts.rooms, opts.except_)
+        for sid in selected:
             socket = sockets.get(sid)
             if socket is not None:
                 socket.deliver(packet, prepared, volatile)
+        self._count(messages, len(selected))
+
+    def _count(self, messages: list[str | bytes], recipients: int) -> None:
+        self.broadcasts += 1
+        self.recipients += recipients
+        self.broadcast_messages += recipients * len(messages)
+        size = len(messages[0]) if len(messages) == 1 else sum(len(m) for m in messages)
+        self.broadcast_bytes += recipients * size
 
     def broadcast_with_ack(
         self,
@@ -280,13 +299,15 @@ class MemoryAdapter(Adapter):
         packet.nsp = self.nsp.name
         # one id for every recipient: ids come from the namespace's counter, so none collides
         packet.id = ack_id = self.nsp.next_ack_id()
-        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
+        messages = encode_packet(packet)
+        prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
         volatile = opts.flags.volatile
         count = 0
         for socket in self._select(opts):
             count += 1
             socket.expect_ack(ack_id, ack)
             socket.deliver(packet, prepared, volatile)
+        self._count(messages, count)
         client_count_callback(count)
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:

@@ -112,6 +112,11 @@ class RedisLink:
         self._closed = False
         self.users = 0
         """How many adapters use the link (the last one to close closes it)."""
+        self.publish_failures = 0
+        """Messages that could not be published when tried (kept for a retry, or lost: see
+        ``dropped`` and ``unconfirmed``), for metrics."""
+        self.reconnects = 0
+        """Times the subscriber connection was made again after it was lost, for metrics."""
 
     def __repr__(self) -> str:
         return f"<RedisLink channels={len(self._channels)} patterns={len(self._patterns)}>"
@@ -206,6 +211,7 @@ class RedisLink:
                 if self._channels:
                     await pubsub.subscribe(*self._channels)
                 if down:
+                    self.reconnects += 1
                     logger.warning("Redis subscriber reconnected")
                     down = False
                 delay = BACKOFF_MIN
@@ -430,6 +436,7 @@ class RedisLink:
         channels = collections.Counter(_target(command) for command, _ in batch)
         summary = ", ".join(f"{n} to {channel}" for channel, n in channels.most_common(5))
         level = logging.DEBUG if self._publish_down else logging.WARNING
+        self.publish_failures += len(batch)
         self._publish_down = True
         logger.log(level, "could not publish %d Redis messages (%s): %s", len(batch), summary, exc)
 

@@ -113,6 +113,8 @@ class BroadcastOperator:
         return await future
 
     def _forget(self, ack_id: int) -> None:
+        nsp: Any = self.adapter.nsp
+        nsp.ack_timeouts += 1
         for socket in self.adapter.nsp.sockets.values():
             socket.forget_ack(ack_id)
 

@@ -69,8 +69,9 @@ class Client:
         session = self.session
         if len(messages) == 1:
             session.send(messages[0], volatile=volatile, compress=compress)
-        else:
-            session.send_prepared(PreparedMessage(messages, compress), volatile=volatile)
+        elif session.send_prepared(PreparedMessage(messages, compress), volatile=volatile):
+            session.sent += len(messages)
+            session.sent_bytes += sum(len(m) for m in messages)
 
     # reading
 
@@ -126,6 +127,8 @@ class Client:
             nsp.admit(self, auth)
 
     def _refuse_namespace(self, name: str, message: str = "Invalid namespace") -> None:
+        refusals = self.server.namespace_refusals
+        refusals[message] = refusals.get(message, 0) + 1
         packet = Packet(PacketType.CONNECT_ERROR, name, {"message": message})
         self.write(encode_packet(packet))
 

@@ -67,6 +67,13 @@ class Namespace(Broadcasts):
         self._restoring: set[str] = set()
         """Private ids being restored right now."""
         self.adapter: Adapter = self._make_adapter()
+        # Plain counters for metrics, read when scraped.
+        self.connects = 0
+        """Sockets that connected."""
+        self.refused = 0
+        """Connections its middleware refused."""
+        self.ack_timeouts = 0
+        """``emit_with_ack`` calls (to a socket or a broadcast) that timed out."""
 
     def _make_adapter(self) -> Adapter:
         return self.server.adapter_factory(self)
@@ -305,6 +312,7 @@ class Namespace(Broadcasts):
             socket.discard()
             return False
         if error is not None:
+            self.refused += 1
             socket.discard()
             if error["data"] is None:
                 del error["data"]
@@ -313,6 +321,7 @@ class Namespace(Broadcasts):
         return True
 
     def _do_connect(self, socket: Socket) -> None:
+        self.connects += 1
         self.sockets[socket.id] = socket
         if socket.pid is not None:
             self._pids[socket.pid] = socket

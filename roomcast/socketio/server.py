@@ -93,6 +93,8 @@ class Server(Broadcasts):
         self._listener: Listener | None = None
         self._own_listener = False
         self._started = False
+        self.namespace_refusals: dict[str, int] = {}
+        """Namespace CONNECTs refused before any middleware, by message (for metrics)."""
         self.sockets: Namespace = self.of("/")
         """The main namespace ``/``."""
 

@@ -289,6 +289,7 @@ class Socket(Targets):
             self._acks.discard(ack_id)
 
     def _ack_timed_out(self, ack_id: int, waiter: AckWaiter) -> None:
+        self.nsp.ack_timeouts += 1
         self.forget_ack(ack_id)
         waiter.fail(AckTimeoutError())
 

@@ -300,3 +300,28 @@ async def test_slow_consumer_dropped_then_closed(make_server: MakeServer) -> Non
     assert dropped > 0
     assert await server.close_reason(sid) == "transport error"
     assert server.closed[sid].result()[1] == "write buffer full"
+
+
+async def test_messages_before_a_close_frame_in_one_read_are_delivered(
+    server: EchoServer,
+) -> None:
+    # A client that sends its last messages and its close frame at once (a socket.io client
+    # finishing an upgrade then disconnecting: "5", "41", close) must have them all handled.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    _, payload = await read_frame(reader)
+    sid = str(open_data(payload.decode())["sid"])
+    got: list[str | bytes] = []
+    server.engine.sessions[sid].on_message = got.append
+    frames = [Frame(Opcode.TEXT, b"4hello"), Frame(Opcode.TEXT, b"4world")]
+    frames.append(Frame(Opcode.CLOSE, (1000).to_bytes(2, "big")))
+    writer.write(b"".join(f.serialize(mask=True, extensions=[]) for f in frames))
+    assert await server.close_reason(sid) == "transport close"
+    assert got == ["hello", "world"]
+    writer.close()
