@@ -38,7 +38,8 @@ METRICS: dict[str, str] = {
     "roomcast_received_bytes": "Payload bytes received (characters for text messages).",
     "roomcast_messages_sent": "Engine.IO messages sent (direct sends and broadcast deliveries).",
     "roomcast_sent_bytes": "Payload bytes sent (characters for text messages).",
-    "roomcast_broadcasts": "Broadcasts to this server's sockets, by namespace.",
+    "roomcast_broadcasts": "Broadcasts to this server's sockets, by namespace (with connection "
+    "state recovery on, emits to one socket too: they go through the adapter).",
     "roomcast_broadcast_recipients": "Local sockets addressed by broadcasts, by namespace.",
     "roomcast_volatile_dropped": "Volatile messages dropped because the connection could "
     "not take them.",
