@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-from ..protocol.socketio import Packet, encode_packet
+from ..protocol.socketio import Packet
 from .adapter import Adapter, BroadcastOptions, NamespaceLike, SocketLike
 from .registry import RoomRegistry
 
@@ -22,6 +22,8 @@ class MemoryAdapter(Adapter):
     def __init__(self, nsp: NamespaceLike) -> None:
         super().__init__(nsp)
         self.registry = RoomRegistry()
+        self.encode = nsp.encode
+        """The namespace's parser's encoder (looked up once, not per broadcast)."""
 
     @property
     def rooms(self) -> dict[str, set[str]]:
@@ -59,7 +61,7 @@ class MemoryAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         packet.nsp = self.nsp.name
-        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
+        prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
         for sid in self.registry.select(opts.rooms, opts.except_):
@@ -77,7 +79,7 @@ class MemoryAdapter(Adapter):
         packet.nsp = self.nsp.name
         # one id for every recipient: ids come from the namespace's counter, so none collides
         packet.id = ack_id = self.nsp.next_ack_id()
-        prepared = self.nsp.prepare(encode_packet(packet), opts.flags.compress is not False)
+        prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         count = 0
         for socket in self._select(opts):

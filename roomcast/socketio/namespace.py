@@ -51,6 +51,8 @@ class Namespace(Broadcasts):
         self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._server_handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._ids = 0
+        self.encode = server.parser.encode
+        """Encode a packet with the server's parser (the adapter broadcasts with it)."""
         self.adapter: Adapter = self._make_adapter()
 
     def _make_adapter(self) -> Adapter:
