@@ -6,7 +6,8 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?}  -> {sid}  (error: {message, data})
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, parser?}  -> {sid}
+//       (error: {message, data}); parser "msgpack": socket.io-msgpack-parser
 //       with "manager", sockets sharing that name share one Engine.IO connection
 //   reply {name, event, value}     answer the server's acks for `event` with ...value
 //                                  (default: echo the event's arguments; null: never answer)
@@ -65,6 +66,9 @@ function connect(cmd) {
       transports: cmd.transports || ["polling", "websocket"],
       query: cmd.query || {},
     };
+    if (cmd.parser === "msgpack") {
+      opts.parser = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io-msgpack-parser"));
+    }
     let socket;
     if (cmd.manager) {
       let manager = managers.get(cmd.manager);
