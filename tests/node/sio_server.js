@@ -2,7 +2,8 @@
 // differential tests (tests/socketio/test_differential.py). Prints {"port": n} once listening.
 //
 // Namespaces: "/" (echo with ack), "/refused" (a middleware refuses with a message and data),
-// /^\/dyn-\d+$/ (dynamic, by regex).
+// /^\/dyn-\d+$/ (dynamic, by regex). Options: JSON in argv[2]; "parser": "msgpack" stands for
+// socket.io-msgpack-parser.
 "use strict";
 
 const path = require("path");
@@ -10,6 +11,9 @@ const http = require("http");
 const { Server } = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io"));
 
 const options = JSON.parse(process.argv[2] || "{}");
+if (options.parser === "msgpack") {
+  options.parser = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io-msgpack-parser"));
+}
 const httpServer = http.createServer();
 const io = new Server(httpServer, { serveClient: false, ...options });
 
