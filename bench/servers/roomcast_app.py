@@ -1,14 +1,15 @@
-"""roomcast running the benchmark app (see bench/loadgen.js)."""
+"""roomcast running the benchmark app (see bench/loadgen.js); $BENCH_PARSER: its parser."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
-io = Server()
+io = Server(parser=os.environ.get("BENCH_PARSER", "json"))
 
 
 @io.on("join")
