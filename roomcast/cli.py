@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: ${REDIS_ENV}; wire-compatible with Node's @socket.io/redis-adapter)",
     )
     serve.add_argument(
+        "--parser",
+        choices=["json", "msgpack"],
+        default="json",
+        help="the chat's Socket.IO parser: msgpack for clients with socket.io-msgpack-parser "
+        "(the page: /?parser=msgpack) (%(default)s; an APP chooses its own)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -309,7 +316,13 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         if cors == ["*"]:
             cors = "*"
         require = ("exp",) if args.require_expiry else ()
-        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path, require=require)
+        io = create_app(
+            jwt_secret=secret,
+            cors_origins=cors,
+            path=args.path,
+            require=require,
+            parser=args.parser,
+        )
     if args.redis_url:
         from roomcast.rooms.redis import redis_adapter
 
@@ -346,7 +359,7 @@ def _supervise(args: argparse.Namespace) -> int:
     port = reserved.getsockname()[1]
     common = ["--host", args.host, "--port", str(port), "--path", args.path]
     common += ["--log-level", args.log_level, "--redis-url", args.redis_url]
-    common += ["--workers", str(args.workers)]
+    common += ["--workers", str(args.workers), "--parser", args.parser]
     for flag, value in (
         ("--ssl-certfile", args.ssl_certfile),
         ("--ssl-keyfile", args.ssl_keyfile),

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from roomcast.apps.chat import create_app
 from tests.conftest import ROOT
 
-from .tokens import user_token
+from .tokens import SECRET, user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 5000
@@ -104,3 +105,34 @@ async def test_refused_token_shows_the_reason(browser: Browser, chat_url: str) -
     await expect(page.locator("#message")).to_be_disabled()
     # The browser logs the refused connection's failed handshake request; nothing else.
     assert [e for e in errors if "favicon" in e or "404" in e] == []
+
+
+@pytest.fixture
+async def msgpack_chat_url(port: int) -> AsyncIterator[str]:
+    """The URL of a chat server with the msgpack parser (``roomcast serve --parser msgpack``)."""
+    io = create_app(jwt_secret=SECRET, parser="msgpack")
+    await io.listen("127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await io.close()
+
+
+async def test_two_pages_chat_with_the_msgpack_parser(
+    browser: Browser, msgpack_chat_url: str
+) -> None:
+    errors: list[str] = []
+    # the server takes msgpack clients only: the chat working shows the page loaded that build
+    ann = await open_page(browser, msgpack_chat_url + "/?parser=msgpack", errors)
+    await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+    bob = await open_page(
+        browser, f"{msgpack_chat_url}/?parser=msgpack#token={user_token('2', 'Bob')}", errors
+    )
+    await connect_and_join(bob, "Bob")
+    await ann.fill("#message", "Hi Bob, in MessagePack é😀")
+    await ann.press("#message", "Enter")
+    await expect(bob.locator("li.theirs")).to_have_text(["Ann: Hi Bob, in MessagePack é😀"])
+    await expect(ann.locator("li.mine:not(.pending)")).to_have_text(
+        ["Ann: Hi Bob, in MessagePack é😀"]
+    )
+    assert errors == []
