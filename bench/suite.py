@@ -47,6 +47,9 @@ class ServerSpec:
     name: str
     argv: tuple[str, ...]
     chat_argv: tuple[str, ...]
+    variant: bool = False
+    """A variant of another server (e.g. an option turned on): it runs only the scenarios
+    that name it in their ``variants``."""
 
     def command(self, port: int, chat: bool = False) -> list[str]:
         return [*(self.chat_argv if chat else self.argv), str(port)]
@@ -73,6 +76,12 @@ SERVERS = {
         "websockets relay",
         (PYTHON, str(BENCH / "servers" / "ws_relay.py")),
         (PYTHON, str(BENCH / "servers" / "relay_chat.py")),
+    ),
+    "roomcast-recovery": ServerSpec(
+        "roomcast + recovery",
+        (PYTHON, str(BENCH / "servers" / "roomcast_app.py"), "--recovery"),
+        (PYTHON, "-m", "roomcast", "serve", "--host", "127.0.0.1", "--port"),
+        variant=True,
     ),
 }
 
@@ -105,6 +114,13 @@ class Scenario:
     quick: dict[str, Any] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
     skip: frozenset[str] = frozenset()
+    variants: frozenset[str] = frozenset()
+
+    def runs_on(self, server: str) -> bool:
+        """Whether this scenario runs against ``server``."""
+        if server in self.skip:
+            return False
+        return not SERVERS[server].variant or server in self.variants
 
     @property
     def work(self) -> str:
@@ -230,6 +246,18 @@ SCENARIOS = [
         CONNECT,
         quick={"clients": 2000},
         smoke={"clients": 20},
+    ),
+    # the cost of connection state recovery (an offset and a kept copy per broadcast) on
+    # fan-out: roomcast with it off and on, side by side
+    Scenario(
+        "recovery-fanout-1000",
+        "burst",
+        {"scenario": "fanout", "clients": 1000, "window": 64},
+        FANOUT,
+        quick={"clients": 500},
+        smoke=SMOKE_FANOUT,
+        skip=frozenset({"node", "pysio", "relay"}),
+        variants=frozenset({"roomcast-recovery"}),
     ),
 ]
 
@@ -603,12 +631,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
     problems: list[str] = []
-    total = sum(len([s for s in servers if s not in sc.skip]) for sc in scenarios) * runs
+    total = sum(len([s for s in servers if sc.runs_on(s)]) for sc in scenarios) * runs
     step = 0
     for scenario in scenarios:
         for run in range(runs):
             for server in servers:
-                if server in scenario.skip:
+                if not scenario.runs_on(server):
                     continue
                 step += 1
                 print(

@@ -30,7 +30,10 @@ _EXPORTS = {
     "RoomRegistry": "roomcast.rooms.registry",
     "RedisAdapter": "roomcast.rooms.redis",
     "redis_adapter": "roomcast.rooms.redis",
+    "RedisStreamsAdapter": "roomcast.rooms.redis_streams",
+    "redis_streams_adapter": "roomcast.rooms.redis_streams",
     "RemoteSocket": "roomcast.socketio.broadcast",
+    "RecoveryOptions": "roomcast.socketio.recovery",
     "jwt_auth": "roomcast.auth.jwt",
 }
 
@@ -45,7 +48,9 @@ __all__ = [
     "Listener",
     "MemoryAdapter",
     "Namespace",
+    "RecoveryOptions",
     "RedisAdapter",
+    "RedisStreamsAdapter",
     "RemoteSocket",
     "Request",
     "Response",
@@ -56,6 +61,7 @@ __all__ = [
     "__version__",
     "jwt_auth",
     "redis_adapter",
+    "redis_streams_adapter",
 ]
 
 if TYPE_CHECKING:
@@ -69,9 +75,11 @@ if TYPE_CHECKING:
     from roomcast.rooms.adapter import Adapter
     from roomcast.rooms.memory import MemoryAdapter
     from roomcast.rooms.redis import RedisAdapter, redis_adapter
+    from roomcast.rooms.redis_streams import RedisStreamsAdapter, redis_streams_adapter
     from roomcast.rooms.registry import RoomRegistry
     from roomcast.socketio.broadcast import BroadcastOperator, RemoteSocket
     from roomcast.socketio.namespace import Namespace
+    from roomcast.socketio.recovery import RecoveryOptions
     from roomcast.socketio.server import Server
     from roomcast.socketio.socket import Socket
 

@@ -21,12 +21,14 @@ import jwt
 if TYPE_CHECKING:  # the engine is imported by `serve` only: `token` stays quick
     from roomcast.socketio.server import Server
 
-__all__ = ["main", "make_token", "parse_duration"]
+__all__ = ["main", "make_token", "parse_duration", "redis_choice"]
 
 logger = logging.getLogger("roomcast")
 
 SECRET_ENV = "ROOMCAST_JWT_SECRET"
 REDIS_ENV = "ROOMCAST_REDIS_URL"
+REDIS_STREAMS_ENV = "ROOMCAST_REDIS_STREAMS_URL"
+STREAMS_SCHEMES = ("redis+streams", "rediss+streams")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -101,10 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--redis-url",
-        default=os.environ.get(REDIS_ENV),
         metavar="URL",
         help=f"share rooms with other servers through Redis, e.g. redis://localhost:6379/0 "
-        f"(default: ${REDIS_ENV}; wire-compatible with Node's @socket.io/redis-adapter)",
+        f"(default: ${REDIS_ENV}; wire-compatible with Node's @socket.io/redis-adapter); "
+        "redis+streams://... picks the Redis Streams adapter, as --redis-streams-url",
+    )
+    serve.add_argument(
+        "--redis-streams-url",
+        metavar="URL",
+        help=f"share rooms with other servers through a Redis stream, e.g. "
+        f"redis://localhost:6379/0 (default: ${REDIS_STREAMS_ENV}; wire-compatible with Node's "
+        "@socket.io/redis-streams-adapter; sessions recoverable on any server)",
     )
     serve.add_argument(
         "--parser",
@@ -119,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run N processes on the port (SO_REUSEPORT), sharing rooms through --redis-url "
-        "(%(default)s)",
+        "or --redis-streams-url (%(default)s)",
     )
     serve.add_argument(
         "--ssl-certfile", metavar="PEM", help="serve https:// and wss:// with this certificate"
@@ -219,14 +228,18 @@ def _import_app_module(spec: str, module_name: str) -> Any:
         ) from None
 
 
-def _check_redis(url: str) -> None:
+def _check_redis(url: str, option: str = "--redis-url") -> None:
     """Refuse a Redis URL redis-py could not use, and say how to install the redis extra."""
     from urllib.parse import urlsplit
 
     example = "use redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0"
-    given = f"--redis-url (or ${REDIS_ENV}) {url!r}"
+    env = REDIS_ENV if option == "--redis-url" else REDIS_STREAMS_ENV
+    given = f"{option} (or ${env}) {url!r}"
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
+    schemes = ["redis", "rediss", "unix"]
+    if option == "--redis-url":
+        schemes += ["redis+streams", "rediss+streams"]
+    if parts.scheme not in schemes:
         raise _Failure(f"{given} is not a Redis URL: {example}", 2)
     try:
         port = parts.port
@@ -238,7 +251,7 @@ def _check_redis(url: str) -> None:
         import redis  # noqa: F401
     except ImportError:
         raise _Failure(
-            "--redis-url needs the redis package, which is not installed: "
+            f"{option} needs the redis package, which is not installed: "
             "pip install 'roomcast[redis]'",
             1,
         ) from None
@@ -261,6 +274,20 @@ def _load_app(spec: str, factory: bool) -> Server:
     return target
 
 
+def redis_choice(redis_url: str | None, streams_url: str | None) -> tuple[str, str]:
+    """Which Redis adapter the options pick, and its ``redis://`` URL: ``("streams", url)`` for
+    ``--redis-streams-url`` or a ``redis+streams://`` (``rediss+streams://``) ``--redis-url``,
+    ``("pubsub", url)`` for another ``--redis-url``, ``("", "")`` for none."""
+    if streams_url:
+        return "streams", streams_url
+    if not redis_url:
+        return "", ""
+    scheme, sep, rest = redis_url.partition("://")
+    if sep and scheme.lower() in STREAMS_SCHEMES:
+        return "streams", f"{scheme[: -len('+streams')]}://{rest}"
+    return "pubsub", redis_url
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     worker = "" if args.worker_index is None else f"[worker {args.worker_index}] "
     logging.basicConfig(
@@ -278,14 +305,21 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not 0 <= args.port < 65536:
         raise _Failure(f"--port {args.port} is out of range: give a port in 0-65535", 2)
-    if args.redis_url:
-        _check_redis(args.redis_url)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    if args.workers > 1 and not args.redis_url:
+    if args.redis_url and args.redis_streams_url:
+        parser.error("give --redis-url or --redis-streams-url, not both")
+    if not (args.redis_url or args.redis_streams_url):  # the environment's, streams first
+        args.redis_streams_url = os.environ.get(REDIS_STREAMS_ENV) or None
+        args.redis_url = None if args.redis_streams_url else os.environ.get(REDIS_ENV) or None
+    if args.redis_url:
+        _check_redis(args.redis_url)
+    if args.redis_streams_url:
+        _check_redis(args.redis_streams_url, "--redis-streams-url")
+    if args.workers > 1 and not (args.redis_url or args.redis_streams_url):
         parser.error(
-            f"--workers {args.workers} needs --redis-url (or ${REDIS_ENV}): the workers "
-            "share rooms through Redis"
+            f"--workers {args.workers} needs --redis-url or --redis-streams-url (or "
+            f"${REDIS_ENV}): the workers share rooms through Redis"
         )
     if args.ssl_keyfile and not args.ssl_certfile:
         parser.error("--ssl-keyfile needs --ssl-certfile")
@@ -323,10 +357,15 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             require=require,
             parser=args.parser,
         )
-    if args.redis_url:
+    kind, url = redis_choice(args.redis_url, args.redis_streams_url)
+    if kind == "streams":
+        from roomcast.rooms.redis_streams import redis_streams_adapter
+
+        io.set_adapter(redis_streams_adapter(url))
+    elif kind == "pubsub":
         from roomcast.rooms.redis import redis_adapter
 
-        io.set_adapter(redis_adapter(args.redis_url))
+        io.set_adapter(redis_adapter(url))
     try:
         if args.worker_index is not None:
             _attach_worker(io, args)
@@ -358,7 +397,11 @@ def _supervise(args: argparse.Namespace) -> int:
         return 1
     port = reserved.getsockname()[1]
     common = ["--host", args.host, "--port", str(port), "--path", args.path]
-    common += ["--log-level", args.log_level, "--redis-url", args.redis_url]
+    common += ["--log-level", args.log_level]
+    if args.redis_url:
+        common += ["--redis-url", args.redis_url]
+    else:
+        common += ["--redis-streams-url", args.redis_streams_url]
     common += ["--workers", str(args.workers), "--parser", args.parser]
     for flag, value in (
         ("--ssl-certfile", args.ssl_certfile),

@@ -26,14 +26,16 @@ async def until(predicate: Callable[[], object], timeout: float = WAIT) -> None:
 
 async def until_async(
     fetch: Callable[[], Awaitable[Any]], check: Callable[[Any], object], timeout: float = WAIT
-) -> None:
-    """Like :func:`until` for a condition that must be fetched: ``check(await fetch())``."""
+) -> Any:
+    """Like :func:`until` for a condition that must be fetched: ``check(await fetch())``;
+    returns the value that passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not check(await fetch()):
+    while not check(value := await fetch()):
         if loop.time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(0.01)
+    return value
 
 
 async def end_process(proc: asyncio.subprocess.Process, timeout: float = WAIT) -> None:

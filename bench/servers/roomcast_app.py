@@ -1,4 +1,7 @@
-"""roomcast running the benchmark app (see bench/loadgen.js); $BENCH_PARSER: its parser."""
+"""roomcast running the benchmark app (see bench/loadgen.js).
+
+``python bench/servers/roomcast_app.py [--recovery] PORT``: ``--recovery`` turns connection state
+recovery on (default options); $BENCH_PARSER: the parser."""
 
 from __future__ import annotations
 
@@ -6,10 +9,14 @@ import os
 import sys
 from typing import Any
 
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
-io = Server(parser=os.environ.get("BENCH_PARSER", "json"))
+io = Server(
+    connection_state_recovery=RecoveryOptions() if "--recovery" in sys.argv else None,
+    parser=os.environ.get("BENCH_PARSER", "json"),
+)
 
 
 @io.on("join")
@@ -34,4 +41,4 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    io.run("127.0.0.1", int(sys.argv[1]))
+    io.run("127.0.0.1", int(sys.argv[-1]))

@@ -1,5 +1,9 @@
 """The chat of ``roomcast serve``: JWT users, a room per user id, join/leave, relayed messages.
 
+On connection the client gets ``welcome`` ``{"id", "name"}`` (its user). Connection state
+recovery is on: a client back within two minutes keeps its rooms and gets the messages it missed
+(``welcome`` gives it the offset to recover from before any message arrives).
+
 Events (every one answers the client's ack):
 
 - ``join(roomName)`` / ``leave(roomName)`` -> ``{"status": "ok"}``; joining another user's own
@@ -25,6 +29,7 @@ from roomcast.auth.jwt import jwt_auth
 from roomcast.errors import ConnectionRefused
 from roomcast.rooms.adapter import RequestTimeout
 from roomcast.rooms.memory import MemoryAdapter
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
@@ -58,13 +63,18 @@ async def require_user(socket: Socket) -> None:
 
 
 def on_connection(socket: Socket) -> Awaitable[None] | None:
-    """Put the socket in the room of its user id, and take that room back from other users."""
+    """Put the socket in the room of its user id (taking that room back from other users) and
+    welcome it; a recovered socket is back in its rooms already."""
     user = _user(socket)
+    if socket.recovered:
+        logger.info("user %s reconnected, socket %s recovered", user["id"], socket.id)
+        return None
     room = str(user["id"])
     for other in _local_members(socket, room):
         if _owner(other) != room:
             other.leave(room)
     socket.join(room)
+    socket.emit("welcome", {"id": user["id"], "name": _name(user)})
     logger.info("user %s (%s) connected, socket %s", user["id"], _name(user), socket.id)
     return None if _is_local(socket) else _evict_remote(socket, room)
 
@@ -191,8 +201,10 @@ def create_app(
     ``jwt_secret`` verifies the tokens (an HMAC secret, or a PEM public key with ``algorithms``
     such as ``["RS256"]``); ``require`` names the claims a token must have (by default ``exp``:
     tokens that never expire are refused; ``()`` admits them); ``server_options`` go to
-    :class:`~roomcast.socketio.server.Server` (``path``, ``ping_interval``...).
+    :class:`~roomcast.socketio.server.Server` (``path``, ``ping_interval``...). Connection state
+    recovery is on with Node's defaults (``connection_state_recovery=None`` turns it off).
     """
+    server_options.setdefault("connection_state_recovery", RecoveryOptions())
     io = Server(cors_origins=cors_origins, **server_options)
     io.use(jwt_auth(jwt_secret, algorithms, require=require))
     io.use(require_user)

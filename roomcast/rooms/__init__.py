@@ -1,6 +1,14 @@
 """Room membership and the adapters that carry broadcasts between one server and many."""
 
-from .adapter import Adapter, BroadcastFlags, BroadcastOptions, NamespaceLike, SocketLike
+from .adapter import (
+    Adapter,
+    BroadcastFlags,
+    BroadcastOptions,
+    NamespaceLike,
+    PersistedSession,
+    RestoredSession,
+    SocketLike,
+)
 from .memory import MemoryAdapter
 from .registry import RoomRegistry
 
@@ -10,6 +18,8 @@ __all__ = [
     "BroadcastOptions",
     "MemoryAdapter",
     "NamespaceLike",
+    "PersistedSession",
+    "RestoredSession",
     "RoomRegistry",
     "SocketLike",
 ]

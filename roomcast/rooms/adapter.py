@@ -13,6 +13,13 @@ messages once (:meth:`NamespaceLike.prepare`, which builds the engine's ``Prepar
 then hands that one object to each recipient with :meth:`SocketLike.deliver`, a plain method
 call that queues it on the socket's engine session: no coroutine, task, encode or dict per
 recipient.
+
+Connection state recovery (``Server(connection_state_recovery=...)``, Node's
+``connectionStateRecovery``): when :attr:`NamespaceLike.recovery_window` is not None, the
+adapter gives each recoverable broadcast an offset and keeps what
+:meth:`Adapter.restore_session` needs; the Socket.IO layer calls :meth:`Adapter.persist_session`
+when a socket drops for a recoverable reason and :meth:`Adapter.restore_session` when a client
+comes back with ``pid`` and ``offset`` in its CONNECT payload.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ __all__ = [
     "BroadcastFlags",
     "BroadcastOptions",
     "NamespaceLike",
+    "PersistedSession",
     "RemoteSocketDetails",
     "RequestTimeout",
+    "RestoredSession",
     "SocketLike",
 ]
 
@@ -95,6 +104,13 @@ class NamespaceLike(Protocol):
         """A fresh ack id, unique in the namespace."""
         ...
 
+    @property
+    def recovery_window(self) -> float | None:
+        """Connection state recovery: how many seconds a disconnected socket's session (and the
+        packets it may miss) are kept (``RecoveryOptions.max_disconnection_duration``); None
+        when recovery is off. Read it at broadcast and persist time."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BroadcastFlags:
@@ -142,6 +158,28 @@ class RemoteSocketDetails:
     """Node's ``socket.handshake`` fields (``headers``, ``query``, ``auth``, ``address``...)."""
     rooms: set[str] = field(default_factory=set)
     data: Any = None
+
+
+@dataclass(slots=True)
+class PersistedSession:
+    """A disconnected socket's state, kept for a later recovery (Node's ``SessionToPersist``)."""
+
+    sid: str
+    """The socket's id, given back to the recovered socket."""
+    pid: str
+    """The private session id the client presents to recover (sent in the CONNECT answer)."""
+    rooms: list[str]
+    """The rooms the socket was in (its own room included)."""
+    data: Any
+    """The socket's ``data``."""
+
+
+@dataclass(slots=True)
+class RestoredSession(PersistedSession):
+    """A session found again, with what the socket missed (Node's ``Session``)."""
+
+    missed_packets: list[list[Any]]
+    """Each missed EVENT's data array, oldest first: event name, arguments, the offset last."""
 
 
 class Adapter(abc.ABC):
@@ -241,11 +279,21 @@ class Adapter(abc.ABC):
         seconds (their default if None). No other server by default: no answers."""
         return []
 
-    # connection state recovery (hooks; the memory adapter does not keep sessions yet)
+    # connection state recovery
 
-    def persist_session(self, session: Mapping[str, Any]) -> None:  # noqa: B027
-        """Keep a disconnected socket's ``{sid, pid, rooms, data}`` for a later recovery."""
+    def persist_session(self, session: PersistedSession) -> None:  # noqa: B027 - a no-op by default
+        """Keep ``session`` for ``nsp.recovery_window`` seconds (fire and forget; a later
+        persist with the same ``pid`` replaces it). Nothing by default."""
 
-    async def restore_session(self, pid: str, offset: str) -> Mapping[str, Any] | None:
-        """The session kept under private id ``pid`` with the packets missed since ``offset``."""
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session kept under ``pid`` with every recoverable packet it missed since the one
+        with ``offset`` (the last one the client got), or None if ``pid`` is unknown or expired
+        or ``offset`` is unknown (too old: recovery would leave a gap). An adapter may forget
+        the session once restored (the memory adapter does); the Socket.IO layer persists it
+        again when it needs to. None by default.
+
+        Offsets are opaque strings the adapter chooses. With recovery on, :meth:`broadcast`
+        appends one as the last element of ``packet.data`` of every EVENT packet without ack
+        id and not volatile (Node's ``addOffsetIfNecessary``), before encoding, once per
+        broadcast, and keeps what this method needs."""
         return None

@@ -17,7 +17,6 @@ packet once for all of them, as for a local broadcast. ``local`` broadcasts skip
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +28,7 @@ from ..protocol.socketio import Packet
 from .adapter import (
     BroadcastOptions,
     NamespaceLike,
-    RemoteSocketDetails,
     RequestTimeout,
-    SocketLike,
 )
 from .memory import MemoryAdapter
 from .redis_link import RedisLink
@@ -48,6 +45,9 @@ from .redis_messages import (
     encode_opts,
     encode_packet,
     new_uid,
+    remote_socket,
+    socket_details,
+    strings,
 )
 
 __all__ = ["RedisAdapter", "redis_adapter"]
@@ -155,6 +155,7 @@ class RedisAdapter(MemoryAdapter):
 
     async def close(self) -> None:
         """Unsubscribe; the last adapter of the server closes the Redis connection."""
+        await super().close()
         if not self._started:
             return
         self._started = False
@@ -349,7 +350,7 @@ class RedisAdapter(MemoryAdapter):
             return  # joins, leaves, disconnects and emits of this server were done locally
         elif kind == RequestType.REMOTE_FETCH:
             opts = decode_opts(request.get("opts"))
-            sockets = [_details(s) for s in MemoryAdapter._select(self, opts)]
+            sockets = [socket_details(s) for s in MemoryAdapter._select(self, opts)]
             self._respond(request, encode_json({"requestId": request_id, "sockets": sockets}))
         elif kind == RequestType.SOCKETS:
             opts = BroadcastOptions(decode_opts({"rooms": request.get("rooms")}).rooms)
@@ -407,7 +408,7 @@ class RedisAdapter(MemoryAdapter):
 
     def _remote_rooms(self, request: dict[str, Any], *, join: bool) -> None:
         if "opts" in request:
-            rooms = _strings(request.get("rooms"))
+            rooms = strings(request.get("rooms"))
             opts = decode_opts(request.get("opts"))
             if join:
                 MemoryAdapter.add_sockets(self, opts, rooms)
@@ -482,7 +483,7 @@ class RedisAdapter(MemoryAdapter):
             sockets = response.get("sockets")
             if not isinstance(sockets, list):
                 return
-            request.results.extend(_remote(s) for s in sockets if isinstance(s, dict))
+            request.results.extend(remote_socket(s) for s in sockets if isinstance(s, dict))
         elif request.type is RequestType.ALL_ROOMS:
             rooms = response.get("rooms")
             if not isinstance(rooms, list):
@@ -510,31 +511,3 @@ def _decode_dict(channel: str, message: bytes) -> dict[str, Any] | None:
         logger.debug("ignored a malformed message on %s", channel)
         return None
     return decoded
-
-
-def _strings(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _details(socket: SocketLike) -> dict[str, Any]:
-    """A local socket as Node describes it to other servers."""
-    handshake: Any = getattr(socket, "handshake", None)
-    if dataclasses.is_dataclass(handshake) and not isinstance(handshake, type):
-        handshake = dataclasses.asdict(handshake)
-    rooms: Any = getattr(socket, "rooms", ())
-    return {
-        "id": socket.id,
-        "handshake": handshake if isinstance(handshake, dict) else {},
-        "rooms": list(rooms),
-        "data": getattr(socket, "data", None),
-    }
-
-
-def _remote(fields: dict[str, Any]) -> RemoteSocketDetails:
-    handshake = fields.get("handshake")
-    return RemoteSocketDetails(
-        id=str(fields.get("id")),
-        handshake=handshake if isinstance(handshake, dict) else {},
-        rooms=set(_strings(fields.get("rooms"))),
-        data=fields.get("data"),
-    )

@@ -17,6 +17,7 @@ starting with ``{`` is JSON, anything else msgpack.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import secrets
 import string
@@ -28,7 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..protocol import jsoncodec
 from ..protocol.socketio import Packet, PacketType
-from .adapter import BroadcastFlags, BroadcastOptions
+from .adapter import BroadcastFlags, BroadcastOptions, RemoteSocketDetails, SocketLike
 
 __all__ = [
     "Channels",
@@ -43,6 +44,9 @@ __all__ = [
     "encode_opts",
     "encode_packet",
     "new_uid",
+    "remote_socket",
+    "socket_details",
+    "strings",
 ]
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -271,3 +275,36 @@ def decode_broadcast(data: bytes) -> tuple[str, Packet, BroadcastOptions] | None
     if packet is None or not isinstance(message[0], str):
         return None
     return message[0], packet, decode_opts(message[2])
+
+
+# sockets described to other servers (FETCH_SOCKETS answers)
+
+
+def strings(value: Any) -> list[str]:
+    """The strings of a list (nothing if it is not one)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def socket_details(socket: SocketLike) -> dict[str, Any]:
+    """A local socket as Node describes it to other servers."""
+    handshake: Any = getattr(socket, "handshake", None)
+    if dataclasses.is_dataclass(handshake) and not isinstance(handshake, type):
+        handshake = dataclasses.asdict(handshake)
+    rooms: Any = getattr(socket, "rooms", ())
+    return {
+        "id": socket.id,
+        "handshake": handshake if isinstance(handshake, dict) else {},
+        "rooms": list(rooms),
+        "data": getattr(socket, "data", None),
+    }
+
+
+def remote_socket(fields: dict[str, Any]) -> RemoteSocketDetails:
+    """A socket of another server from its description."""
+    handshake = fields.get("handshake")
+    return RemoteSocketDetails(
+        id=str(fields.get("id")),
+        handshake=handshake if isinstance(handshake, dict) else {},
+        rooms=set(strings(fields.get("rooms"))),
+        data=fields.get("data"),
+    )

@@ -8,6 +8,7 @@ from ..errors import AckTimeoutError, ConnectionRefused, SocketDisconnected
 from .broadcast import BroadcastOperator, RemoteSocket
 from .handshake import Handshake
 from .namespace import Namespace
+from .recovery import RecoveryOptions
 from .server import Server
 from .socket import Socket
 
@@ -17,6 +18,7 @@ __all__ = [
     "ConnectionRefused",
     "Handshake",
     "Namespace",
+    "RecoveryOptions",
     "RemoteSocket",
     "Server",
     "Socket",

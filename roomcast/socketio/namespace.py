@@ -11,7 +11,13 @@ from ..engine.prepared import PreparedMessage
 from ..errors import AckTimeoutError, ConnectionRefused
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import Packet, PacketType
-from ..rooms.adapter import Adapter, BroadcastOptions, RequestTimeout
+from ..rooms.adapter import (
+    Adapter,
+    BroadcastOptions,
+    PersistedSession,
+    RequestTimeout,
+    RestoredSession,
+)
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
 from .handlers import call_handler, spawn, takes_ack
@@ -53,6 +59,15 @@ class Namespace(Broadcasts):
         self._ids = 0
         self.encode = server.parser.encode
         """Encode a packet with the server's parser (the adapter broadcasts with it)."""
+        recovery = server.connection_state_recovery
+        self.recovery_window: float | None = (
+            None if recovery is None else recovery.max_disconnection_duration
+        )
+        """Seconds a dropped socket's session is kept for recovery (None: recovery off)."""
+        self._pids: dict[str, Socket] = {}
+        """Connected sockets by private id (recovery on only)."""
+        self._restoring: set[str] = set()
+        """Private ids being restored right now."""
         self.adapter: Adapter = self._make_adapter()
 
     def _make_adapter(self) -> Adapter:
@@ -183,15 +198,98 @@ class Namespace(Broadcasts):
     # Internal API of the Socket.IO layer (used by Client and Socket).
 
     def admit(self, client: Client, auth: dict[str, Any]) -> None:
-        """Run the middleware for a new socket of ``client``, then connect it or refuse it."""
+        """Run the middleware for a new socket of ``client``, then connect it or refuse it.
+        With recovery on, a CONNECT carrying ``pid`` and ``offset`` first asks the adapter for
+        the session (the socket comes back recovered if it is found)."""
+        if self.recovery_window is not None:
+            pid = auth.get("pid")
+            offset = auth.get("offset")
+            if isinstance(pid, str) and isinstance(offset, str):
+                spawn(self._recover(client, auth, pid, offset))
+                return
         socket = Socket(self, client, auth)
         middlewares = self.middlewares()
         if not middlewares:
             self._do_connect(socket)
             return
-        spawn(self._run_middlewares(socket, middlewares))
+        spawn(self._connect_after_middlewares(socket, middlewares))
 
-    async def _run_middlewares(self, socket: Socket, middlewares: list[Middleware]) -> None:
+    async def _recover(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
+        if pid in self._restoring:  # the same session asked for twice at once: one wins
+            await self._connect_new(Socket(self, client, auth))
+            return
+        self._restoring.add(pid)
+        try:
+            await self._restore(client, auth, pid, offset)
+        finally:
+            self._restoring.discard(pid)
+
+    async def _restore(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
+        old = self._pids.get(pid)
+        if old is not None and old.client is not client:
+            # The client is back while its old connection still looks open: the network
+            # dropped and the server has not noticed yet (it would at the ping timeout). That
+            # connection is dead: close it now so the socket can be recovered (Node waits,
+            # and the client comes back as a new socket).
+            logger.debug("socket %s: its client is back, closing the old connection", old.id)
+            old.client.close()
+        session: RestoredSession | None = None
+        try:
+            session = await self.adapter.restore_session(pid, offset)
+        except Exception:
+            logger.exception("restoring session failed (namespace %s)", self.name)
+        if session is not None and client.closed:
+            self.adapter.persist_session(_persisted(session))  # for the client's next attempt
+            return
+        if session is None or session.sid in self.sockets:
+            if not client.closed:
+                await self._connect_new(Socket(self, client, auth))
+            return
+        socket = Socket(self, client, auth, session)
+        middlewares = self.middlewares()
+        recovery = self.server.connection_state_recovery
+        if not middlewares or (recovery is not None and recovery.skip_middlewares):
+            self._do_connect(socket)
+            return
+        # The middleware may take a while: keep the session meanwhile, and afterwards fetch
+        # what was broadcast during it too (Node loses those packets).
+        self.adapter.persist_session(_persisted(session))
+        if not await self._run_middlewares(socket, middlewares):
+            return
+        missed = session.missed_packets
+        since = missed[-1][-1] if missed else offset
+        more = None
+        try:
+            more = await self.adapter.restore_session(pid, since)
+        except Exception:
+            logger.exception("restoring session failed (namespace %s)", self.name)
+        if more is not None:
+            missed.extend(more.missed_packets)
+        else:
+            logger.warning(
+                "socket %s recovered: packets broadcast during its middleware may be missing",
+                socket.id,
+            )
+        if client.closed:
+            socket.discard()
+            return
+        self._do_connect(socket)
+
+    async def _connect_new(self, socket: Socket) -> None:
+        middlewares = self.middlewares()
+        if middlewares:
+            await self._connect_after_middlewares(socket, middlewares)
+        else:
+            self._do_connect(socket)
+
+    async def _connect_after_middlewares(
+        self, socket: Socket, middlewares: list[Middleware]
+    ) -> None:
+        if await self._run_middlewares(socket, middlewares):
+            self._do_connect(socket)
+
+    async def _run_middlewares(self, socket: Socket, middlewares: list[Middleware]) -> bool:
+        """Run the connect middleware; refuse the socket (and return False) if one fails."""
         error: dict[str, Any] | None = None
         for middleware in middlewares:
             try:
@@ -207,17 +305,19 @@ class Namespace(Broadcasts):
                 break
         if socket.client.closed:
             socket.discard()
-            return
+            return False
         if error is not None:
             socket.discard()
             if error["data"] is None:
                 del error["data"]
             socket.send_packet(Packet(PacketType.CONNECT_ERROR, data=error))
-            return
-        self._do_connect(socket)
+            return False
+        return True
 
     def _do_connect(self, socket: Socket) -> None:
         self.sockets[socket.id] = socket
+        if socket.pid is not None:
+            self._pids[socket.pid] = socket
         socket.accept()
         socket.client.add_socket(socket)
         for handler, _ in self.handlers("connect") + self.handlers("connection"):
@@ -226,10 +326,16 @@ class Namespace(Broadcasts):
     def remove_socket(self, socket: Socket) -> None:
         """Forget ``socket``; a dynamic child left empty unregisters itself (if configured)."""
         self.sockets.pop(socket.id, None)
+        if socket.pid is not None and self._pids.get(socket.pid) is socket:
+            del self._pids[socket.pid]
         parent = self.parent
         if parent is not None and not self.sockets and self.server.cleanup_empty_child_namespaces:
             parent.children.discard(self)
             self.server.unregister_namespace(self)
+
+
+def _persisted(session: RestoredSession) -> PersistedSession:
+    return PersistedSession(session.sid, session.pid, session.rooms, session.data)
 
 
 class ParentNamespace(Namespace):
@@ -264,5 +370,8 @@ class _ParentAdapter(MemoryAdapter):
     nsp: ParentNamespace
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        data = packet.data
         for child in list(self.nsp.children):
-            child.adapter.broadcast(Packet(packet.type, child.name, packet.data, packet.id), opts)
+            # a copy each: with recovery on, each child's adapter appends its own offset
+            copy = list(data) if isinstance(data, list) else data
+            child.adapter.broadcast(Packet(packet.type, child.name, copy, packet.id), opts)

@@ -27,6 +27,7 @@ from .client import Client
 from .clientfiles import route_client_files
 from .handlers import spawn
 from .namespace import Middleware, Namespace, ParentNamespace
+from .recovery import RecoveryOptions
 
 __all__ = ["NamespaceMatcher", "Server"]
 
@@ -58,6 +59,9 @@ class Server(Broadcasts):
     ``parser``: how packets go on the wire, for every client: ``"json"`` (default, Node's
     default parser) or ``"msgpack"`` (npm ``socket.io-msgpack-parser``; needs the ``msgpack``
     package: ``pip install roomcast[msgpack]``), or a :class:`~roomcast.protocol.parser.Parser`.
+    ``connection_state_recovery``: a :class:`~roomcast.socketio.recovery.RecoveryOptions` turns
+    on Node's connection state recovery (off by default): a client that drops and comes back
+    within the window gets its socket back (``socket.recovered``), with the events it missed.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Server(Broadcasts):
         max_pending_acks: int = 1000,
         serve_client: bool = True,
         parser: Parser | str = JSON_PARSER,
+        connection_state_recovery: RecoveryOptions | None = None,
         **engine_options: Any,
     ) -> None:
         self.parser = parser_named(parser) if isinstance(parser, str) else parser
@@ -87,6 +92,8 @@ class Server(Broadcasts):
         self.max_namespaces = max_namespaces
         self.max_pending_acks = max_pending_acks
         self.serve_client = serve_client
+        self.connection_state_recovery = connection_state_recovery
+        """The recovery options (None: recovery off)."""
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, ParentNamespace]] = []
         self._listener: Listener | None = None

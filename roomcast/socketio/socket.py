@@ -16,14 +16,16 @@ from ..engine.prepared import PreparedMessage
 from ..errors import AckTimeoutError, SocketDisconnected
 from ..protocol.errors import ReservedEventName
 from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType
-from ..rooms.adapter import Adapter, BroadcastFlags
+from ..rooms.adapter import Adapter, BroadcastFlags, BroadcastOptions, PersistedSession
 from .acks import AckCallback, AckSender, AckWaiter, PendingAcks
 from .broadcast import BroadcastOperator, Targets
 from .handlers import NAMESPACE_EVENTS, call_handler, spawn, takes_ack
 from .handshake import Handshake, js_date
+from .recovery import RECOVERABLE_REASONS
 
 if TYPE_CHECKING:
     from ..engine.session import Session
+    from ..rooms.adapter import RestoredSession
     from .client import Client
     from .namespace import Namespace
     from .server import Server
@@ -56,6 +58,7 @@ class Socket(Targets):
         "_any_outgoing",
         "_handlers",
         "_middlewares",
+        "_missed",
         "_rooms_at_close",
         "client",
         "connected",
@@ -67,16 +70,16 @@ class Socket(Targets):
         "recovered",
     )
 
-    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        nsp: Namespace,
+        client: Client,
+        auth: dict[str, Any],
+        session: RestoredSession | None = None,
+    ) -> None:
         self.nsp = nsp
         self.client = client
-        self.id = new_id()
-        self.pid: str | None = None
-        """Private session id, for connection state recovery (not issued yet)."""
-        self.recovered = False
         self.connected = False
-        self.data: dict[str, Any] = {}
-        """Free per-socket storage, e.g. the user a middleware authenticated."""
         self.handshake = _handshake(client.session, auth)
         self._acks: PendingAcks | None = None
         self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] | None = None
@@ -84,6 +87,26 @@ class Socket(Targets):
         self._any_outgoing: list[Callable[..., Any]] | None = None
         self._middlewares: list[PacketMiddleware] | None = None
         self._rooms_at_close: set[str] | None = None
+        self._missed: list[list[Any]] | None = None
+        self.data: dict[str, Any]
+        """Free per-socket storage, e.g. the user a middleware authenticated."""
+        self.pid: str | None
+        """Private session id for connection state recovery (None when it is off): the
+        client presents it, with its last offset, to recover this socket."""
+        if session is not None:
+            self.id = session.sid
+            self.pid = session.pid
+            self.data = session.data
+            self.recovered = True
+            """Whether this socket is a dropped one come back (connection state recovery):
+            same id, rooms and ``data``, and it got the events it missed."""
+            self._missed = session.missed_packets
+            self.join(session.rooms)
+        else:
+            self.id = new_id()
+            self.pid = None if nsp.recovery_window is None else new_id()
+            self.data = {}
+            self.recovered = False
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} nsp={self.nsp.name} connected={self.connected}>"
@@ -275,9 +298,15 @@ class Socket(Targets):
     # Internal API of the Socket.IO layer (used by Client, Namespace and Server).
 
     def accept(self) -> None:
-        """The middleware passed: join the own room and answer the client's CONNECT."""
+        """The middleware passed: join the own room and answer the client's CONNECT (a
+        recovered socket first gets the events it missed, as in Node)."""
         self.connected = True
         self.join(self.id)
+        missed = self._missed
+        if missed is not None:
+            self._missed = None
+            for event in missed:
+                self.send_packet(Packet(PacketType.EVENT, data=event))
         data: dict[str, Any] = {"sid": self.id}
         if self.pid is not None:
             data["pid"] = self.pid
@@ -352,7 +381,11 @@ class Socket(Targets):
         if not self.connected:
             return
         self._emit_reserved("disconnecting", reason, description)
-        self._rooms_at_close = self.nsp.adapter.socket_rooms(self.id)
+        rooms = self._rooms_at_close = self.nsp.adapter.socket_rooms(self.id)
+        if self.pid is not None and reason in RECOVERABLE_REASONS:
+            self.nsp.adapter.persist_session(
+                PersistedSession(self.id, self.pid, list(rooms), self.data)
+            )
         self.nsp.adapter.del_all(self.id)
         self.nsp.remove_socket(self)
         self.client.remove_socket(self)
@@ -420,9 +453,16 @@ class SocketEmitter:
             raise ReservedEventName(f'"{event}" is a reserved event name')
         socket = self.socket
         data = [event, *args]
+        flags = self.flags
+        if socket.nsp.recovery_window is not None:
+            # through the adapter, as Node does, so that the event gets an offset and is kept
+            socket.nsp.adapter.broadcast(
+                Packet(PacketType.EVENT, data=data),
+                BroadcastOptions(frozenset((socket.id,)), frozenset(), flags),
+            )
+            return
         if socket._any_outgoing:
             socket._notify_outgoing(data)
-        flags = self.flags
         socket.send_packet(
             Packet(PacketType.EVENT, data=data), flags.volatile, flags.compress is not False
         )

@@ -60,7 +60,8 @@ class ChatClient:
         self.messages: asyncio.Queue[Any] = asyncio.Queue()
         self.errors: asyncio.Queue[Any] = asyncio.Queue()
         self.disconnects: asyncio.Queue[Any] = asyncio.Queue()
-        self.sio.on("message", self.messages.put_nowait)
+        # with connection state recovery on, the offset comes as the last argument
+        self.sio.on("message", lambda payload, *offset: self.messages.put_nowait(payload))
         self.sio.on("connect_error", self.errors.put_nowait)
         self.sio.on("disconnect", lambda *reason: self.disconnects.put_nowait(reason))
 

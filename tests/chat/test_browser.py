@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,11 +11,15 @@ import pytest
 
 from roomcast.apps.chat import create_app
 from tests.conftest import ROOT
+from tests.proxy import Proxy
+from tests.waiting import until
 
 from .tokens import SECRET, user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 5000
+RECONNECT_MS = 20000
+"""The client retries with a backoff of up to 5 s: a few tries after a restart."""
 ARTIFACTS = ROOT / "test-artifacts"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -105,6 +111,91 @@ async def test_refused_token_shows_the_reason(browser: Browser, chat_url: str) -
     await expect(page.locator("#message")).to_be_disabled()
     # The browser logs the refused connection's failed handshake request; nothing else.
     assert [e for e in errors if "favicon" in e or "404" in e] == []
+
+
+async def test_pages_rejoin_their_room_after_a_server_restart(browser: Browser, port: int) -> None:
+    url = f"http://127.0.0.1:{port}"
+    io = create_app(jwt_secret=SECRET)
+    await io.listen("127.0.0.1", port)
+    try:
+        errors: list[str] = []
+        ann = await open_page(browser, url + "/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"{url}/#token={user_token('2', 'Bob')}", errors)
+        await connect_and_join(bob, "Bob")
+
+        # The server restarts on the same port; both pages reconnect by themselves.
+        await io.close()
+        for page, name in ((ann, "Ann"), (bob, "Bob")):
+            await expect(page.locator("#status")).not_to_have_text(f"connected as {name}")
+        io = create_app(jwt_secret=SECRET)
+        await io.listen("127.0.0.1", port)
+        for page, name in ((ann, "Ann"), (bob, "Bob")):
+            await expect(page.locator("#status")).to_have_text(
+                f"connected as {name}", timeout=RECONNECT_MS
+            )
+        # Each page says it rejoined the room it was in (Bob's join must be done before Ann
+        # sends: the two go over different connections).
+        for page in (ann, bob):
+            await expect(page.locator("#messages li.info", has_text="lobby")).to_have_text(
+                ["joined lobby", "rejoined lobby"]
+            )
+
+        await ann.fill("#message", "Still there, Bob?")
+        await ann.press("#message", "Enter")
+        await expect(bob.locator("li.theirs")).to_have_text(["Ann: Still there, Bob?"])
+        await expect(ann.locator("li.mine:not(.pending)")).to_have_text(["Ann: Still there, Bob?"])
+        await expect(ann.locator("li.error")).to_have_count(0)
+        # The restart shows up as failed requests (refused, then 400 for the old session id)
+        assert [e for e in errors if "favicon" in e or "404" in e] == []
+    finally:
+        await io.close()
+
+
+async def test_a_user_whose_network_drops_sees_what_was_said_meanwhile(
+    browser: Browser, port: int
+) -> None:
+    """Ann's page reaches the server through a network that goes down for 3 s (connections
+    reset, new ones refused); Bob talks meanwhile. When it is back, her page shows what he said,
+    in order, without a reload or a rejoin."""
+    io = create_app(jwt_secret=SECRET)
+    await io.listen("127.0.0.1", port)
+    proxy = Proxy(port)
+    proxy_port = await proxy.start()
+    errors: list[str] = []
+    try:
+        ann = await open_page(browser, f"http://127.0.0.1:{proxy_port}/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"http://127.0.0.1:{port}/", errors)
+        await connect_and_join(bob, "Bob", user_token("2", "Bob"))
+        (ann_sid,) = [s.id for s in io.sockets.sockets.values() if s.data["user"]["id"] == "1"]
+
+        proxy.drop()
+        await until(lambda: ann_sid not in io.sockets.sockets)  # the server saw her go
+        await expect(ann.locator("#status")).to_have_text(re.compile("^disconnected"))
+        for text in ["Are you there?", "Your network seems down."]:
+            await bob.fill("#message", text)
+            await bob.press("#message", "Enter")
+        await expect(bob.locator("li.mine:not(.pending)")).to_have_count(2)
+        await asyncio.sleep(3)  # the outage itself (not a wait for anything)
+        proxy.heal()
+
+        back = ann.locator("li.info", has_text="reconnected: rooms kept")
+        await expect(back).to_have_count(1, timeout=20_000)  # the client's backoff
+        await expect(ann.locator("li.theirs")).to_have_text(
+            ["Bob: Are you there?", "Bob: Your network seems down."]
+        )
+        await bob.fill("#message", "Welcome back.")
+        await bob.press("#message", "Enter")
+        await expect(ann.locator("li.theirs")).to_have_text(
+            ["Bob: Are you there?", "Bob: Your network seems down.", "Bob: Welcome back."]
+        )
+        assert ann_sid in io.sockets.sockets
+        # the outage shows up as failed requests only
+        assert [e for e in errors if "favicon" in e or "404" in e] == []
+    finally:
+        await proxy.close()
+        await io.close()
 
 
 @pytest.fixture

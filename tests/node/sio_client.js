@@ -6,15 +6,18 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?, parser?}  -> {sid}
-//       (error: {message, data}); parser "msgpack": socket.io-msgpack-parser
-//       with "manager", sockets sharing that name share one Engine.IO connection
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?, parser?}
+//       -> {sid, recovered}  (error: {message, data})
+//       parser "msgpack": socket.io-msgpack-parser;
+//       with "manager", sockets sharing that name share one Engine.IO connection; every later
+//       (re)connection is reported as a notice {type: "connect", name, sid, recovered}
 //   reply {name, event, value}     answer the server's acks for `event` with ...value
 //                                  (default: echo the event's arguments; null: never answer)
 //   emit {name, event, args}       fire and forget
 //   call {name, event, args, timeout?}  emit with an ack -> {args}  (error: {message} on timeout)
 //   disconnect {name}              socket.disconnect()
 //   close {name}                   close the socket's Engine.IO connection (transport close)
+//   reconnect {name}               socket.connect() again (after a close or a disconnect)
 //   transport {name}               -> the Engine.IO transport name
 //   exit                           close everything and exit
 "use strict";
@@ -62,7 +65,9 @@ function fromWire(value) {
 function connect(cmd) {
   return new Promise((resolve, reject) => {
     const opts = {
-      reconnection: false,
+      reconnection: !!cmd.reconnection,
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 200,
       transports: cmd.transports || ["polling", "websocket"],
       query: cmd.query || {},
     };
@@ -96,10 +101,12 @@ function connect(cmd) {
       write({ type: "disconnect", name, reason, description: details && details.description ? String(details.description) : null });
     });
     let settled = false;
-    socket.once("connect", () => {
+    socket.on("connect", () => {
       if (!settled) {
         settled = true;
-        resolve({ sid: socket.id });
+        resolve({ sid: socket.id, recovered: !!socket.recovered });
+      } else {
+        write({ type: "connect", name, sid: socket.id, recovered: !!socket.recovered });
       }
     });
     socket.on("connect_error", (err) => {
@@ -144,6 +151,9 @@ async function handle(cmd) {
       return null;
     case "close":
       socket.io.engine.close();
+      return null;
+    case "reconnect":
+      socket.connect();
       return null;
     case "transport":
       return socket.io.engine.transport.name;

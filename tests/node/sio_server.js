@@ -1,7 +1,8 @@
 // The reference: Node's socket.io 4.8 server, set up like the Python server of the
 // differential tests (tests/socketio/test_differential.py). Prints {"port": n} once listening.
 //
-// Namespaces: "/" (echo with ack), "/refused" (a middleware refuses with a message and data),
+// Namespaces: "/" (echo with ack; "shout", "whisper", "quiet": io.emit, socket.emit and
+// io.volatile.emit of "news" with the arguments, then an empty ack), "/refused" (a middleware refuses with a message and data),
 // /^\/dyn-\d+$/ (dynamic, by regex). Options: JSON in argv[2]; "parser": "msgpack" stands for
 // socket.io-msgpack-parser.
 "use strict";
@@ -21,6 +22,21 @@ io.on("connection", (socket) => {
   socket.on("echo", (...args) => {
     const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
     if (ack) ack(...args);
+  });
+  socket.on("shout", (...args) => {
+    const ack = args.pop();
+    io.emit("news", ...args);
+    ack();
+  });
+  socket.on("whisper", (...args) => {
+    const ack = args.pop();
+    socket.emit("news", ...args);
+    ack();
+  });
+  socket.on("quiet", (...args) => {
+    const ack = args.pop();
+    io.volatile.emit("news", ...args);
+    ack();
   });
 });
 

@@ -1,5 +1,6 @@
 """Redis test kit: a real ``redis-server`` on a free port, roomcast servers sharing it, and a Node
-socket.io 4.8 server with ``@socket.io/redis-adapter`` 8.3 driven over stdin.
+socket.io 4.8 server with ``@socket.io/redis-adapter`` 8.3 (or ``@socket.io/redis-streams-adapter``
+0.3) driven over stdin.
 
 The Socket.IO clients come from the kit of tests/socketio (imported, not copied).
 """
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ from tests.conftest import NODE_MODULES, ROOT, free_port
 from tests.socketio.conftest import WAIT, clients, from_json, to_json, until  # noqa: F401
 from tests.waiting import end_process
 
-__all__ = ["WAIT", "NodeServer", "RedisServer", "numsub", "until"]
+__all__ = ["WAIT", "Names", "NodeServer", "NodeStreamsServer", "RedisServer", "numsub", "until"]
 
 
 NO_PERSISTENCE = ["--save", "", "--appendonly", "no", "--daemonize", "no"]
@@ -199,3 +201,80 @@ def kind(request: pytest.FixtureRequest) -> str:
     """The clients of these tests: python-socketio and Node socket.io-client (WebSocket; polling
     is covered by the tests of tests/socketio and by the --workers tests)."""
     return str(request.param)
+
+
+# the Redis Streams adapter
+
+
+@dataclass
+class Names:
+    """One test's Redis names, in Node's option names and in roomcast's."""
+
+    key: str
+
+    @property
+    def node(self) -> dict[str, str]:
+        return {
+            "streamName": f"{self.key}-stream",
+            "channelPrefix": self.key,
+            "sessionKeyPrefix": f"{self.key}:session:",
+        }
+
+    @property
+    def python(self) -> dict[str, str]:
+        return {
+            "stream_name": f"{self.key}-stream",
+            "channel_prefix": self.key,
+            "session_key_prefix": f"{self.key}:session:",
+        }
+
+    @property
+    def channel(self) -> str:
+        """The main namespace's public channel (its NUMSUB counts the servers)."""
+        return f"{self.key}#/#"
+
+
+@pytest.fixture
+def names(key: str) -> Names:
+    return Names(key)
+
+
+class NodeStreamsServer:
+    """``node tests/node/redis_streams_server.js URL OPTIONS``."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ids = 0
+
+    @classmethod
+    async def start(cls, node: str, redis_url: str, **options: Any) -> NodeStreamsServer:
+        proc = await asyncio.create_subprocess_exec(
+            node,
+            str(ROOT / "tests" / "node" / "redis_streams_server.js"),
+            redis_url,
+            json.dumps(options),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "NODE_MODULES": str(NODE_MODULES)},
+        )
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
+        return cls(proc, json.loads(line)["port"])
+
+    async def command(self, cmd: str, **fields: Any) -> Any:
+        """Run a command (see redis_streams_server.js) and return its answer."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.ids += 1
+        line = json.dumps({"id": self.ids, "cmd": cmd, **to_json(fields)}).encode() + b"\n"
+        self.proc.stdin.write(line)
+        await self.proc.stdin.drain()
+        answer = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), WAIT * 2))
+        assert answer["id"] == self.ids
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return from_json(answer["ok"])
+
+    async def close(self) -> None:
+        await end_process(self.proc)

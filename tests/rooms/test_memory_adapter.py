@@ -14,7 +14,8 @@ import pytest
 
 from roomcast.protocol.parser import parser_named
 from roomcast.protocol.socketio import Packet, PacketType, encode_packet
-from roomcast.rooms import BroadcastFlags, BroadcastOptions, MemoryAdapter
+from roomcast.rooms import BroadcastFlags, BroadcastOptions, MemoryAdapter, PersistedSession
+from tests.waiting import until
 
 
 class Prepared:
@@ -55,6 +56,7 @@ class Recorder:
 class Nsp:
     def __init__(self) -> None:
         self.name = "/chat"
+        self.recovery_window: float | None = None
         self.sockets: dict[str, Recorder] = {}
         self.encode = encode_packet
         self.adapter = MemoryAdapter(self)
@@ -207,3 +209,109 @@ async def test_single_server_defaults(nsp: Nsp) -> None:
     assert await adapter.restore_session("pid", "offset") is None
     await adapter.init()
     await adapter.close()
+
+
+# connection state recovery
+
+
+def sent(packet: Packet) -> list[Any]:
+    return list(packet.data)
+
+
+async def test_recovery_offsets_only_for_recoverable_events(nsp: Nsp) -> None:
+    adapter = nsp.adapter
+    nsp.recovery_window = 60.0
+    plain, volatile, acked = event("a"), event("b"), event("c")
+    adapter.broadcast(plain, opts())
+    adapter.broadcast(volatile, opts(volatile=True))
+    adapter.broadcast_with_ack(acked, opts(), lambda n: None, lambda args: None)
+    assert len(plain.data) == 2 and isinstance(plain.data[-1], str)
+    assert volatile.data == ["b"] and acked.data == ["c"]
+    assert len(adapter.recovery) == 1
+    assert nsp.prepared[0].messages == [f'2/chat,["a","{plain.data[-1]}"]']
+
+
+async def test_recovery_off_adds_nothing(nsp: Nsp) -> None:
+    packet = event("a")
+    nsp.adapter.broadcast(packet, opts())
+    assert packet.data == ["a"] and len(nsp.adapter.recovery) == 0
+
+
+async def test_restore_gives_the_missed_packets_of_the_session_rooms_once(nsp: Nsp) -> None:
+    adapter = nsp.adapter
+    nsp.recovery_window = 60.0
+    first = event("first")
+    adapter.broadcast(first, opts())
+    adapter.persist_session(PersistedSession("a", "pid-a", ["a", "red"], {"u": 1}))
+    adapter.broadcast(event("to red"), opts(["red"]))
+    adapter.broadcast(event("to blue"), opts(["blue"]))
+    adapter.broadcast(event("not to a"), opts((), ["a"]))
+    adapter.broadcast(event("to all"), opts())
+    adapter.broadcast(event("to a"), opts(["a"]))
+    restored = await adapter.restore_session("pid-a", first.data[-1])
+    assert restored is not None
+    assert (restored.sid, restored.pid, restored.rooms, restored.data) == (
+        "a",
+        "pid-a",
+        ["a", "red"],
+        {"u": 1},
+    )
+    assert [p[0] for p in restored.missed_packets] == ["to red", "to all", "to a"]
+    assert await adapter.restore_session("pid-a", first.data[-1]) is None, "restored once"
+
+
+async def test_restore_refuses_unknown_sessions_and_offsets(nsp: Nsp) -> None:
+    adapter = nsp.adapter
+    nsp.recovery_window = 60.0
+    packet = event("x")
+    adapter.broadcast(packet, opts())
+    adapter.persist_session(PersistedSession("a", "pid", ["a"], {}))
+    offset = packet.data[-1]
+    assert await adapter.restore_session("other", offset) is None
+    for bad in ["", "x", offset + "0", offset[:-1] + "9", "-1", offset + "\u0661"]:
+        assert await adapter.restore_session("pid", bad) is None
+    restored = await adapter.restore_session("pid", offset)
+    assert restored is not None and restored.missed_packets == []
+
+
+async def test_buffer_cap_drops_the_oldest_and_refuses_offsets_before_them() -> None:
+    nsp = Nsp()
+    nsp.recovery_window = 60.0
+    adapter = nsp.adapter = MemoryAdapter(nsp, max_buffered_packets=3)
+    packets = [event(i) for i in range(5)]
+    for packet in packets:
+        adapter.broadcast(packet, opts())
+    assert len(adapter.recovery) == 3
+    for pid in ("p0", "p1"):
+        adapter.persist_session(PersistedSession("a", pid, ["a"], {}))
+    assert await adapter.restore_session("p0", packets[0].data[-1]) is None, "2 is gone"
+    restored = await adapter.restore_session("p1", packets[1].data[-1])
+    assert restored is not None and [p[0] for p in restored.missed_packets] == [2, 3, 4]
+
+
+async def test_an_up_to_date_client_recovers_after_its_last_packet_aged_out() -> None:
+    nsp = Nsp()
+    nsp.recovery_window = 0.05
+    adapter = nsp.adapter
+    old, last = event("old"), event("last")
+    adapter.broadcast(old, opts())
+    adapter.broadcast(last, opts())
+    await until(lambda: len(adapter.recovery) == 0)  # both aged out
+    adapter.persist_session(PersistedSession("a", "p0", ["a"], {}))
+    adapter.persist_session(PersistedSession("a", "p1", ["a"], {}))
+    assert await adapter.restore_session("p0", old.data[-1]) is None, "it missed 'last'"
+    restored = await adapter.restore_session("p1", last.data[-1])
+    assert restored is not None and restored.missed_packets == []
+
+
+async def test_sessions_expire_with_the_window_and_close_forgets_them() -> None:
+    nsp = Nsp()
+    nsp.recovery_window = 0.05
+    adapter = nsp.adapter
+    adapter.persist_session(PersistedSession("a", "p0", ["a"], {}))
+    await until(lambda: not adapter.recovery.sessions)
+    nsp.recovery_window = 60.0
+    adapter.persist_session(PersistedSession("a", "p1", ["a"], {}))
+    adapter.broadcast(event("x"), opts())
+    await adapter.close()
+    assert not adapter.recovery.sessions and len(adapter.recovery) == 0

@@ -50,6 +50,8 @@ class SioClient:
         self.events: asyncio.Queue[tuple[str, list[Any]]] = asyncio.Queue()
         self.disconnected: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.replies: dict[str, list[Any]] = {}
+        self.connects: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        """Node clients: each reconnection, as ``{"sid", "recovered"}``."""
 
     async def next_event(self, name: str | None = None) -> list[Any]:
         """The arguments of the next event received (skipping others if ``name`` is given)."""
@@ -203,6 +205,8 @@ class NodeDriver:
                 client.events.put_nowait((msg["event"], from_json(msg["args"])))
             elif msg["type"] == "disconnect" and not client.disconnected.done():
                 client.disconnected.set_result(msg["reason"])
+            elif msg["type"] == "connect":
+                client.connects.put_nowait(msg)
         for future in self.pending.values():
             future.set_exception(RuntimeError("the Node client driver exited"))
 

@@ -5,6 +5,9 @@ const $ = (id) => document.getElementById(id);
 const path = document.body.dataset.path;
 let socket = null;
 let me = null;
+// The rooms joined on this page: a new connection (the server restarted, the network came back)
+// starts in no room, so the page joins them again on every reconnect.
+const rooms = new Set();
 
 // Show the token passed in the URL fragment (#token=...): fragments never reach server logs.
 const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -49,13 +52,21 @@ function claimsOf(token) {
 function connect(token) {
   if (socket) socket.disconnect();
   const claims = claimsOf(token);
-  me = { id: String(claims.id ?? "?"), name: claims.name ?? String(claims.id ?? "me") };
+  const id = String(claims.id ?? "?");
+  if (me && me.id !== id) rooms.clear(); // another user: not their rooms
+  me = { id, name: claims.name ?? String(claims.id ?? "me") };
   setStatus("connecting…", "offline");
   socket = io({ path, auth: { token } });
   socket.on("connect", () => {
+    // A recovered socket is back in its rooms; otherwise (a new socket: the server restarted,
+    // or the outage outlasted the recovery window) the joins go out before anything the user
+    // can send now, so the server sees them first.
+    if (!socket.recovered) for (const room of rooms) rejoin(room);
     setStatus(`connected as ${me.name}`, "online");
     setOnline(true);
-    add("info", `connected as ${me.name} (id ${me.id})`);
+    // recovered: the server kept our rooms and has just replayed what we missed
+    if (socket.recovered) add("info", "reconnected: rooms kept, missed messages delivered");
+    else add("info", `connected as ${me.name} (id ${me.id})`);
   });
   socket.on("connect_error", (err) => {
     setStatus(`refused: ${err.message}`, "error");
@@ -74,8 +85,20 @@ function roomRequest(event) {
   const room = $("room-name").value.trim();
   if (!room || !socket) return;
   socket.emit(event, room, (answer) => {
-    if (answer && answer.status === "ok") add("info", `${event === "join" ? "joined" : "left"} ${room}`);
-    else add("error", `${event} ${room}: ${answer ? answer.error : "no answer"}`);
+    if (answer && answer.status === "ok") {
+      if (event === "join") rooms.add(room);
+      else rooms.delete(room);
+      add("info", `${event === "join" ? "joined" : "left"} ${room}`);
+    } else {
+      add("error", `${event} ${room}: ${answer ? answer.error : "no answer"}`);
+    }
+  });
+}
+
+function rejoin(room) {
+  socket.emit("join", room, (answer) => {
+    if (answer && answer.status === "ok") add("info", `rejoined ${room}`);
+    else add("error", `could not rejoin ${room}: ${answer ? answer.error : "no answer"}`);
   });
 }
 

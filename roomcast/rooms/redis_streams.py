@@ -1,0 +1,830 @@
+"""The Redis Streams adapter: rooms, broadcasts and recoverable sessions across many servers.
+
+Wire-compatible with Node's ``@socket.io/redis-streams-adapter`` 0.3 with its default options
+(stream, channels, entries and session keys in :mod:`roomcast.rooms.redis_streams_messages`),
+so roomcast and Node socket.io servers can share one Redis::
+
+    from roomcast import Server
+    from roomcast.rooms.redis_streams import redis_streams_adapter
+
+    io = Server(adapter=redis_streams_adapter("redis://localhost:6379/0"))
+
+Broadcasts and remote joins, leaves and disconnects are appended to one Redis stream, which
+every server reads; requests that need answers go through pub/sub. The stream keeps the last
+``max_len`` entries (about), so a client that reconnects, to any server, gets the broadcasts it
+missed since its last offset (connection state recovery).
+
+Beyond Node: while a socket is connected, its session (id, private id, rooms, data) is kept
+in Redis under the key Node uses for a disconnected socket, written when its rooms change and
+refreshed (and rewritten if its data changed) every half recovery window; so when a server
+dies without a clean shutdown, its clients can still recover their sessions on another server,
+roomcast or Node. Those writes only change the key while it holds what this server wrote last:
+once a session was restored elsewhere, its old server leaves it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from ..protocol.socketio import Packet, PacketType
+from .adapter import (
+    BroadcastOptions,
+    NamespaceLike,
+    PersistedSession,
+    RequestTimeout,
+    RestoredSession,
+)
+from .memory import MemoryAdapter
+from .redis_link import RedisLink
+from .redis_messages import (
+    decode_msgpack,
+    decode_opts,
+    decode_packet,
+    encode_msgpack,
+    encode_opts,
+    encode_packet,
+    remote_socket,
+    socket_details,
+    strings,
+)
+from .redis_streams_messages import (
+    MessageType,
+    decode_entry,
+    decode_session,
+    encode_entry,
+    encode_session,
+    is_offset,
+    next_offset,
+    reaches,
+)
+
+__all__ = ["RedisStreamsAdapter", "StreamsLink", "redis_streams_adapter"]
+
+logger = logging.getLogger("roomcast.redis")
+
+ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
+
+RESTORE_MAX_READS = 100
+"""XRANGE calls at most when gathering a session's missed packets (as Node)."""
+RESTORE_BATCH = 1000
+"""Entries per XRANGE call when gathering them."""
+_BACKOFF_MIN = 0.05
+_BACKOFF_MAX = 2.0
+
+
+def redis_streams_adapter(
+    client: Redis | str,
+    *,
+    stream_name: str = "socket.io",
+    channel_prefix: str = "socket.io",
+    session_key_prefix: str = "sio:session:",
+    max_len: int = 10_000,
+    read_count: int = 100,
+    block_time: float = 5.0,
+    requests_timeout: float = 5.0,
+    live_sessions: bool = True,
+) -> Callable[[NamespaceLike], RedisStreamsAdapter]:
+    """The ``adapter=`` of a :class:`~roomcast.socketio.server.Server` sharing rooms through a
+    Redis stream, as Node's ``createAdapter`` of ``@socket.io/redis-streams-adapter``.
+
+    ``client``: a ``redis.asyncio.Redis`` client (``decode_responses`` off) or a URL.
+    ``stream_name``, ``channel_prefix``, ``session_key_prefix``, ``max_len`` (entries the stream
+    keeps, about), ``read_count`` (entries per read), ``block_time`` (seconds a read waits):
+    Node's options of the same meaning. ``requests_timeout``: seconds to wait for the other
+    servers' answers. ``live_sessions``: keep connected sockets' sessions in Redis too, so they
+    survive a crash of this server (needs connection state recovery on). Give each Server its
+    own factory: its namespaces share one stream reader and one subscriber connection.
+    """
+    link: StreamsLink | None = None
+
+    def factory(nsp: NamespaceLike) -> RedisStreamsAdapter:
+        nonlocal link
+        if link is None or link.closed:
+            link = StreamsLink(
+                client,
+                stream_name=stream_name,
+                max_len=max_len,
+                read_count=read_count,
+                block_time=block_time,
+            )
+        return RedisStreamsAdapter(
+            nsp,
+            link,
+            channel_prefix=channel_prefix,
+            session_key_prefix=session_key_prefix,
+            requests_timeout=requests_timeout,
+            live_sessions=live_sessions,
+        )
+
+    return factory
+
+
+class StreamsLink:
+    """One server's side of the stream, shared by its namespaces' adapters: the
+    :class:`RedisLink` (commands in order, pub/sub) and one task reading the stream, which hands
+    each entry to the adapter of its namespace. The reader survives Redis outages: it reconnects
+    with backoff and goes on after the last entry it read."""
+
+    def __init__(
+        self,
+        client: Redis | str,
+        *,
+        stream_name: str = "socket.io",
+        max_len: int = 10_000,
+        read_count: int = 100,
+        block_time: float = 5.0,
+    ) -> None:
+        self.redis = RedisLink(client)
+        self.stream_name = stream_name
+        self.max_len = max_len
+        self.read_count = read_count
+        self.block_ms = max(1, round(block_time * 1000))
+        timeout = self.redis.client.connection_pool.connection_kwargs.get("socket_timeout")
+        if isinstance(timeout, int | float) and timeout > 0:  # a read must not time out
+            self.block_ms = max(1, min(self.block_ms, round(timeout * 500)))
+        self.adapters: dict[str, RedisStreamsAdapter] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._last_id = b"$"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the link was closed (by its last adapter)."""
+        return self.redis.closed
+
+    def xadd(self, fields: list[str | bytes], on_id: Callable[[Any], None] | None = None) -> None:
+        """Append an entry (trimming the stream to about ``max_len``); ``on_id(entry id)``, or
+        ``on_id(None)`` if it failed. Queued in order with every other command of the server."""
+        command = ("XADD", self.stream_name, "MAXLEN", "~", self.max_len, "*", *fields)
+        self.redis.send(command, on_id)
+
+    async def start(self, adapter: RedisStreamsAdapter) -> None:
+        """Route the stream's entries of ``adapter``'s namespace to it; the first call starts
+        reading after the stream's current last entry."""
+        self.adapters[adapter.nsp.name] = adapter
+        self.redis.users += 1
+        if self._reader is None:
+            try:
+                last = await self.redis.command("XREVRANGE", self.stream_name, "+", "-", "COUNT", 1)
+                self._last_id = last[0][0] if last else b"0-0"
+            except (redis_errors.RedisError, OSError) as exc:
+                logger.warning("cannot read the Redis stream %s yet: %s", self.stream_name, exc)
+            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    async def stop(self, adapter: RedisStreamsAdapter) -> None:
+        """Stop routing to ``adapter``; the last one closes the link."""
+        if self.adapters.get(adapter.nsp.name) is adapter:
+            del self.adapters[adapter.nsp.name]
+        self.redis.users -= 1
+        if self.redis.users <= 0:
+            if self._reader is not None:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._reader
+                self._reader = None
+            await self.redis.close()
+
+    async def _read_loop(self) -> None:
+        delay = _BACKOFF_MIN
+        down = False
+        client = self.redis.client
+        stream = self.stream_name
+        while True:
+            try:
+                answer = await client.xread(
+                    {stream: self._last_id}, count=self.read_count, block=self.block_ms
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not down:
+                    logger.warning("reading the Redis stream %s failed (%s); retrying", stream, exc)
+                down = True
+                await asyncio.sleep(delay)  # backoff before retrying, not a synchronisation
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            if down:
+                logger.warning("reading the Redis stream %s works again", stream)
+                down = False
+            delay = _BACKOFF_MIN
+            streams: Any = answer or []
+            for _, entries in streams:
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._dispatch(entry_id, fields)
+
+    def _dispatch(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        nsp = fields.get(b"nsp")
+        if not nsp:
+            return
+        adapter = self.adapters.get(nsp.decode(errors="replace"))
+        if adapter is None:
+            return
+        try:
+            adapter._on_entry(entry_id.decode(), fields)
+        except Exception:
+            logger.exception("handling the stream entry %s failed", entry_id)
+
+
+@dataclass(slots=True)
+class _Request:
+    """A request waiting for the other servers' answers."""
+
+    kind: MessageType
+    expected: int
+    future: asyncio.Future[list[Any]]
+    results: list[Any] = field(default_factory=list)
+    received: int = 0
+
+
+@dataclass(slots=True)
+class _Live:
+    """What was last written of a connected socket's session."""
+
+    pid: str
+    written: bytes
+    lost: bool = False
+    """The key no longer holds what this server wrote: the session was restored elsewhere (or
+    Redis lost it); this server leaves the key alone from then on."""
+
+
+_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'set' then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+elseif ARGV[2] == 'expire' then redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+"""Set, extend or delete a live session key only if it still holds what this server wrote."""
+
+
+class RedisStreamsAdapter(MemoryAdapter):
+    """A :class:`MemoryAdapter` that carries every operation to the other servers through a
+    Redis stream and pub/sub, and keeps sessions in Redis (see the module docstring). Made by
+    :func:`redis_streams_adapter`."""
+
+    def __init__(
+        self,
+        nsp: NamespaceLike,
+        link: StreamsLink,
+        *,
+        channel_prefix: str = "socket.io",
+        session_key_prefix: str = "sio:session:",
+        requests_timeout: float = 5.0,
+        live_sessions: bool = True,
+    ) -> None:
+        super().__init__(nsp)
+        self.link = link
+        self.redis = link.redis
+        self.uid = secrets.token_hex(8)
+        self.public_channel = f"{channel_prefix}#{nsp.name}#"
+        self.private_channel = f"{channel_prefix}#{nsp.name}#{self.uid}#"
+        self._response_prefix = self.public_channel
+        self.session_key_prefix = session_key_prefix
+        self.requests_timeout = requests_timeout
+        self.live_sessions = live_sessions
+        self._requests: dict[str, _Request] = {}
+        self._waiting: collections.deque[list[Callable[[], None]]] = collections.deque()
+        """Local deliveries in call order; an empty slot waits for its entry id."""
+        self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
+        self._ack_requests = {}
+        self._started = False
+        self._own_uid = self.uid.encode()
+        # crash-proof sessions: sids whose rooms changed since the last write, what was written
+        self._dirty: set[str] = set()
+        self._flush_scheduled = False
+        self._live: dict[str, _Live] = {}
+        self._persisted: set[str] = set()
+        self._refresher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<RedisStreamsAdapter nsp={self.nsp.name} uid={self.uid}>"
+
+    # life cycle
+
+    async def init(self) -> None:
+        """Start reading the stream and subscribe to the namespace's channels (waiting a little
+        for Redis to confirm)."""
+        if self._started:
+            return
+        self._started = True
+        await self.link.start(self)
+        active = await self.redis.subscribe(
+            {self.public_channel: self._on_pubsub, self.private_channel: self._on_pubsub},
+            {},
+            timeout=self.requests_timeout,
+        )
+        if not active:
+            logger.warning(
+                "Redis did not confirm the subscriptions of namespace %s yet: "
+                "serving this server's sockets until it does",
+                self.nsp.name,
+            )
+
+    async def close(self) -> None:
+        """Unsubscribe and stop reading; the last adapter of the server closes the link. The
+        live sessions of sockets still connected stay in Redis until they expire."""
+        if not self._started:
+            return
+        self._started = False
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+        await self.redis.unsubscribe([self.public_channel, self.private_channel], [])
+        for request in self._requests.values():
+            if not request.future.done():
+                request.future.cancel()
+        self._requests.clear()
+        await self.link.stop(self)
+
+    async def server_count(self) -> int:
+        """``PUBSUB NUMSUB`` of the namespace's public channel, as Node counts (1 when Redis is
+        unreachable: then only this one is served)."""
+        try:
+            return max(1, await self.redis.numsub(self.public_channel))
+        except Exception as exc:
+            logger.warning("cannot count servers through Redis: %s", exc)
+            return 1
+
+    # publishing
+
+    def _message(self, kind: MessageType, data: dict[str, Any]) -> bytes:
+        return encode_msgpack(
+            {"type": int(kind), "data": data, "uid": self.uid, "nsp": self.nsp.name}
+        )
+
+    def _append(
+        self, kind: MessageType, data: dict[str, Any], on_id: Callable[[Any], None] | None = None
+    ) -> None:
+        self.link.xadd(encode_entry(self.uid, self.nsp.name, kind, data), on_id)
+
+    def _respond(self, requester: Any, kind: MessageType, data: dict[str, Any]) -> None:
+        if isinstance(requester, str):
+            self.redis.publish(f"{self._response_prefix}{requester}#", self._message(kind, data))
+
+    # broadcasting
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        packet.nsp = self.nsp.name
+        if opts.flags.local:
+            recipients = self.registry.select(opts.rooms, opts.except_)
+            if self._waiting:  # behind the broadcasts waiting for their offsets
+                self._waiting.append([lambda: self._deliver(packet, opts, recipients)])
+            else:
+                self._deliver(packet, opts, recipients)
+            return
+        data = {"packet": encode_packet(packet), "opts": encode_opts(opts)}
+        if self.nsp.recovery_window is None:
+            self._append(MessageType.BROADCAST, data)
+            self._deliver(packet, opts, self.registry.select(opts.rooms, opts.except_))
+            return
+        # as Node: the local delivery waits for the entry's id, the packet's offset; it goes to
+        # the members at the moment of the call, after the earlier broadcasts of this server
+        recipients = self.registry.select(opts.rooms, opts.except_)
+        tag = _takes_offset(packet, opts)
+
+        slot: list[Callable[[], None]] = []
+        self._waiting.append(slot)
+
+        def deliver(entry_id: Any) -> None:
+            if tag and entry_id is not None:
+                packet.data.append(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+            slot.append(lambda: self._deliver(packet, opts, recipients))
+            waiting = self._waiting
+            while waiting and waiting[0]:  # in the order of the calls
+                waiting.popleft()[0]()
+
+        self._append(MessageType.BROADCAST, data, deliver)
+
+    def _deliver(self, packet: Packet, opts: BroadcastOptions, recipients: Iterable[str]) -> None:
+        """The local delivery of a broadcast: one encode, then each recipient's queue (not
+        MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
+        prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
+        volatile = opts.flags.volatile
+        sockets = self.nsp.sockets
+        for sid in recipients:
+            socket = sockets.get(sid)
+            if socket is not None:
+                socket.deliver(packet, prepared, volatile)
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        packet.nsp = self.nsp.name
+        if not opts.flags.local:
+            request_id = secrets.token_hex(8)
+            data = {
+                "packet": encode_packet(packet),
+                "requestId": request_id,
+                "opts": encode_opts(opts),
+            }
+            self.redis.publish(self.public_channel, self._message(MessageType.BROADCAST, data))
+            self._ack_requests[request_id] = (client_count_callback, ack)
+            # nothing says when every answer is in: forget the request after the deadline
+            timeout = opts.flags.timeout
+            asyncio.get_running_loop().call_later(
+                timeout if timeout is not None else self.requests_timeout,
+                self._ack_requests.pop,
+                request_id,
+                None,
+            )
+        super().broadcast_with_ack(packet, opts, client_count_callback, ack)
+
+    # operations on selected sockets
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        local = await super().fetch_sockets(opts)
+        if opts.flags.local:
+            return local
+        data = {"opts": encode_opts(opts)}
+        timeout = opts.flags.timeout
+        return await self._ask(MessageType.FETCH_SOCKETS, data, local, timeout, "fetch_sockets")
+
+    async def _ask(
+        self,
+        kind: MessageType,
+        data: dict[str, Any],
+        results: list[Any],
+        timeout: float | None,
+        what: str,
+    ) -> list[Any]:
+        expected = await self.server_count() - 1
+        if expected <= 0:
+            return results
+        request_id = secrets.token_hex(8)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        request = _Request(kind, expected, future, results)
+        self._requests[request_id] = request
+        self.redis.publish(
+            self.public_channel, self._message(kind, {**data, "requestId": request_id})
+        )
+        try:
+            return await asyncio.wait_for(future, timeout or self.requests_timeout)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"timeout reached while waiting for {what} response: only {request.received} "
+                f"responses received out of {expected}",
+                list(results),
+            ) from None
+        finally:
+            self._requests.pop(request_id, None)
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        if not opts.flags.local:
+            self._append(
+                MessageType.SOCKETS_JOIN, {"opts": encode_opts(opts), "rooms": list(rooms)}
+            )
+        super().add_sockets(opts, rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
+        if not opts.flags.local:
+            self._append(
+                MessageType.SOCKETS_LEAVE, {"opts": encode_opts(opts), "rooms": list(rooms)}
+            )
+        super().del_sockets(opts, rooms)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        if not opts.flags.local:
+            self._append(
+                MessageType.DISCONNECT_SOCKETS, {"opts": encode_opts(opts), "close": close}
+            )
+        super().disconnect_sockets(opts, close)
+
+    # server-side emits
+
+    def server_side_emit(self, args: Sequence[Any]) -> None:
+        data = {"packet": list(args)}
+        self.redis.publish(self.public_channel, self._message(MessageType.SERVER_SIDE_EMIT, data))
+
+    async def server_side_emit_with_ack(
+        self, args: Sequence[Any], timeout: float | None = None
+    ) -> list[Any]:
+        data = {"packet": list(args)}
+        return await self._ask(MessageType.SERVER_SIDE_EMIT, data, [], timeout, "server_side_emit")
+
+    # messages from other servers
+
+    def _on_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
+        if fields.get(b"uid") == self._own_uid:
+            return  # this server's own entry, done locally already
+        decoded = decode_entry(fields)
+        if decoded is None:
+            logger.debug("ignored a malformed stream entry %s", entry_id)
+            return
+        uid, nsp, kind, data = decoded
+        self._on_message({"uid": uid, "nsp": nsp, "type": kind, "data": data}, entry_id)
+
+    def _on_pubsub(self, channel: str, payload: bytes) -> None:
+        try:
+            message = decode_msgpack(payload)
+        except Exception:
+            message = None
+        if not isinstance(message, dict):
+            logger.debug("ignored a malformed message on %s", channel)
+            return
+        self._on_message(message, None)
+
+    def _on_message(self, message: dict[str, Any], offset: str | None) -> None:
+        if message.get("uid") == self.uid or message.get("nsp") != self.nsp.name:
+            return
+        kind = message.get("type")
+        data = message.get("data")
+        if not isinstance(data, dict):
+            return
+        if kind == MessageType.BROADCAST:
+            packet = decode_packet(data.get("packet"))
+            if packet is None:
+                return
+            opts = decode_opts(data.get("opts"))
+            if "requestId" in data:
+                self._answer_broadcast(message.get("uid"), data.get("requestId"), packet, opts)
+                return
+            recovering = offset is not None and self.nsp.recovery_window is not None
+            if recovering and _takes_offset(packet, opts):
+                packet.data.append(offset)
+            self._deliver(packet, opts, self.registry.select(opts.rooms, opts.except_))
+        elif kind == MessageType.SOCKETS_JOIN:
+            MemoryAdapter.add_sockets(
+                self, decode_opts(data.get("opts")), strings(data.get("rooms"))
+            )
+        elif kind == MessageType.SOCKETS_LEAVE:
+            MemoryAdapter.del_sockets(
+                self, decode_opts(data.get("opts")), strings(data.get("rooms"))
+            )
+        elif kind == MessageType.DISCONNECT_SOCKETS:
+            opts = decode_opts(data.get("opts"))
+            MemoryAdapter.disconnect_sockets(self, opts, bool(data.get("close")))
+        elif kind == MessageType.FETCH_SOCKETS:
+            opts = decode_opts(data.get("opts"))
+            sockets = [socket_details(s) for s in MemoryAdapter._select(self, opts)]
+            response = {"requestId": data.get("requestId"), "sockets": sockets}
+            self._respond(message.get("uid"), MessageType.FETCH_SOCKETS_RESPONSE, response)
+        elif kind == MessageType.SERVER_SIDE_EMIT:
+            self._server_side_event(message.get("uid"), data)
+        elif kind in _RESPONSES:
+            self._on_response(kind, data)
+
+    def _answer_broadcast(
+        self, requester: Any, request_id: Any, packet: Packet, opts: BroadcastOptions
+    ) -> None:
+        def client_count(count: int) -> None:
+            data = {"requestId": request_id, "clientCount": count}
+            self._respond(requester, MessageType.BROADCAST_CLIENT_COUNT, data)
+
+        def ack(args: list[Any]) -> None:
+            data = {"requestId": request_id, "packet": args[0] if args else None}
+            self._respond(requester, MessageType.BROADCAST_ACK, data)
+
+        MemoryAdapter.broadcast_with_ack(self, packet, opts, client_count, ack)
+        ack_id, timeout = packet.id, opts.flags.timeout
+        if ack_id is not None and timeout is not None:  # past it, nobody waits for the answers
+            asyncio.get_running_loop().call_later(timeout, self._forget_ack, ack_id)
+
+    def _forget_ack(self, ack_id: int) -> None:
+        for socket in self.nsp.sockets.values():
+            socket.forget_ack(ack_id)
+
+    def _server_side_event(self, requester: Any, data: dict[str, Any]) -> None:
+        args = data.get("packet")
+        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
+        if not isinstance(args, list) or not args or receive is None:
+            return
+        request_id = data.get("requestId")
+        if request_id is None:
+            receive(args, None)
+            return
+        answered = False
+
+        def answer(value: Any) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            response = {"requestId": request_id, "packet": value}
+            self._respond(requester, MessageType.SERVER_SIDE_EMIT_RESPONSE, response)
+
+        receive(args, answer)
+
+    def _on_response(self, kind: int, data: dict[str, Any]) -> None:
+        request_id = data.get("requestId")
+        if not isinstance(request_id, str):
+            return
+        callbacks = self._ack_requests.get(request_id)
+        if callbacks is not None:
+            if kind == MessageType.BROADCAST_CLIENT_COUNT:
+                count = data.get("clientCount")
+                callbacks[0](count if isinstance(count, int) else 0)
+            elif kind == MessageType.BROADCAST_ACK:
+                callbacks[1]([data.get("packet")])
+            return
+        request = self._requests.get(request_id)
+        if request is None or request.future.done():
+            return
+        if kind == MessageType.FETCH_SOCKETS_RESPONSE and request.kind is MessageType.FETCH_SOCKETS:
+            sockets = data.get("sockets")
+            if not isinstance(sockets, list):
+                return
+            request.results.extend(remote_socket(s) for s in sockets if isinstance(s, dict))
+        elif (
+            kind == MessageType.SERVER_SIDE_EMIT_RESPONSE
+            and request.kind is MessageType.SERVER_SIDE_EMIT
+        ):
+            request.results.append(data.get("packet"))
+        else:
+            return
+        request.received += 1
+        if request.received >= request.expected:
+            request.future.set_result(request.results)
+
+    # connection state recovery
+
+    def _session_key(self, pid: str) -> str:
+        return self.session_key_prefix + pid
+
+    def _window_ms(self) -> int:
+        window = self.nsp.recovery_window
+        return max(1, round((window if window is not None else 0) * 1000))
+
+    def persist_session(self, session: PersistedSession) -> None:
+        """Store ``session`` for the recovery window, as Node does (fire and forget)."""
+        self._persisted.add(session.sid)
+        try:
+            encoded = encode_session(session)
+        except (TypeError, ValueError, OverflowError) as exc:
+            logger.warning("cannot keep the session of %s in Redis: %s", session.sid, exc)
+            return
+        key = self._session_key(session.pid)
+        live = self._live.get(session.sid)
+        if live is None or live.pid != session.pid:
+            self.redis.send(("SET", key, encoded, "PX", self._window_ms()))
+        elif not live.lost:  # not if it was restored elsewhere meanwhile
+            self._if_unchanged(session.sid, live, "set", encoded, self._window_ms())
+
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session stored under ``pid`` (taken: a session is restored once) with the
+        broadcasts of the stream after ``offset`` that would have reached it; None if the session
+        or the offset is unknown (expired, or trimmed from the stream)."""
+        if not is_offset(offset):
+            return None
+        stream = self.link.stream_name
+        async with self.redis.client.pipeline(transaction=True) as pipe:
+            pipe.get(self._session_key(pid))
+            pipe.delete(self._session_key(pid))
+            pipe.xrange(stream, offset, offset)
+            raw, _, found = await pipe.execute()
+        if not raw or not found:
+            return None
+        session = decode_session(raw)
+        if session is None:
+            return None
+        rooms = session.rooms
+        missed: list[list[Any]] = []
+        for _ in range(RESTORE_MAX_READS):
+            entries = await self.redis.command(
+                "XRANGE", stream, next_offset(offset), "+", "COUNT", RESTORE_BATCH
+            )
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                offset = entry_id.decode()
+                if fields.get(b"type") != b"3" or fields.get(b"nsp") != self.nsp.name.encode():
+                    continue
+                decoded = decode_entry(fields)
+                if decoded is None or not isinstance(decoded[3], dict):
+                    continue
+                packet, opts = decoded[3].get("packet"), decode_opts(decoded[3].get("opts"))
+                if not isinstance(packet, dict) or not isinstance(packet.get("data"), list):
+                    continue
+                if reaches(rooms, opts):
+                    missed.append([*packet["data"], offset])
+        return RestoredSession(session.sid, session.pid, rooms, session.data, missed)
+
+    # crash-proof sessions (beyond Node): connected sockets' sessions kept in Redis
+
+    def add_all(self, sid: str, rooms: Collection[str]) -> None:
+        super().add_all(sid, rooms)
+        self._changed(sid)
+
+    def del_(self, sid: str, room: str) -> None:
+        super().del_(sid, room)
+        self._changed(sid)
+
+    def del_all(self, sid: str) -> None:
+        super().del_all(sid)
+        self._dirty.discard(sid)
+        live = self._live.pop(sid, None)
+        persisted = sid in self._persisted
+        self._persisted.discard(sid)
+        if live is not None and not persisted and not live.lost:
+            # gone for good (not recoverable): its session must not be restored
+            self._if_unchanged(sid, live, "del", b"", 0)
+
+    def session_changed(self, sid: str) -> None:
+        """Write socket ``sid``'s session to Redis soon (call it after changing its ``data``
+        to have the change survive a crash before the next refresh)."""
+        self._changed(sid)
+
+    def _changed(self, sid: str) -> None:
+        if not self.live_sessions or self.nsp.recovery_window is None:
+            return
+        self._dirty.add(sid)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _ttl_ms(self) -> int:
+        """A live session outlives a crash by the recovery window (and at most one refresh)."""
+        return self._window_ms() + round(self._refresh_interval() * 1000)
+
+    def _refresh_interval(self) -> float:
+        window = self.nsp.recovery_window or 0.0
+        return max(window / 2, 0.5)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        for sid in dirty:
+            self._write_live(sid, refresh=False)
+        if self._live and self._refresher is None and self._started:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+
+    def _write_live(self, sid: str, *, refresh: bool) -> None:
+        socket = self.nsp.sockets.get(sid)
+        pid = getattr(socket, "pid", None)
+        if socket is None or not isinstance(pid, str) or sid in self._persisted:
+            return
+        rooms = list(self.registry.rooms_of(sid))
+        try:
+            encoded = encode_session(
+                PersistedSession(sid, pid, rooms, getattr(socket, "data", None))
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            logger.debug("cannot keep the session of %s in Redis: %s", sid, exc)
+            return
+        live = self._live.get(sid)
+        if live is None or live.pid != pid:  # a new connection: its own key
+            self._live[sid] = _Live(pid, encoded)
+            self.redis.send(("SET", self._session_key(pid), encoded, "PX", self._ttl_ms()))
+        elif live.lost:
+            return
+        elif live.written == encoded:
+            if refresh:
+                self._if_unchanged(sid, live, "expire", b"", self._ttl_ms())
+        else:
+            previous, live.written = live.written, encoded
+            self._if_unchanged(sid, live, "set", encoded, self._ttl_ms(), previous)
+
+    def _if_unchanged(
+        self,
+        sid: str,
+        live: _Live,
+        action: str,
+        value: bytes,
+        ms: int,
+        expected: bytes | None = None,
+    ) -> None:
+        """Run ``action`` on the live session's key if it still holds ``expected`` (what was
+        last written); mark the session lost otherwise."""
+        key = self._session_key(live.pid)
+        old = live.written if expected is None else expected
+
+        def done(changed: Any) -> None:
+            if changed == 0:
+                live.lost = True
+
+        command = ("EVAL", _IF_UNCHANGED, 1, key, old, action, value, ms)
+        self.redis.send(command, done)
+
+    async def _refresh_loop(self) -> None:
+        """Every half window: extend each live session's expiry, rewriting the changed ones."""
+        while self._started:
+            await asyncio.sleep(self._refresh_interval())  # a period, not a synchronisation
+            for sid in list(self._live):
+                self._write_live(sid, refresh=True)
+
+
+_RESPONSES = (
+    MessageType.FETCH_SOCKETS_RESPONSE,
+    MessageType.SERVER_SIDE_EMIT_RESPONSE,
+    MessageType.BROADCAST_CLIENT_COUNT,
+    MessageType.BROADCAST_ACK,
+)
+
+
+def _takes_offset(packet: Packet, opts: BroadcastOptions) -> bool:
+    """Whether a broadcast carries its offset (Node's addOffsetIfNecessary): events without
+    ack, not volatile."""
+    return packet.type is PacketType.EVENT and packet.id is None and not opts.flags.volatile
