@@ -4,7 +4,10 @@
 // Usage: node bench/loadgen.js '<json options>'   — prints one JSON line with the result on stdout.
 // Options: {scenario: "fanout"|"ack"|"idle"|"polling"|"chat", host, port, path, clients, seconds, warmup,
 //           window, rate, inflight, concurrency, payload, hold, serverPid, jwtSecret, chat, roomSize, interval,
-//           minSamples}
+//           minSamples, parser}
+//
+// `parser: "msgpack"`: the clients speak socket.io-msgpack-parser (binary frames, packets encoded by the npm
+// package, read in place from the frames' bytes); the server must run the same parser.
 //
 // Two apps run on every server. The bench app: "join"(room) joins and acks; "fanout"(payload) emits
 // "msg"(payload) to room "bench"; "echo"(payload) acks the payload back. The chat app (`chat: true`, the one
@@ -41,6 +44,7 @@ const opts = Object.assign(
     roomSize: 10,
     interval: 5,
     minSamples: 0,
+    parser: "json",
   },
   JSON.parse(process.argv[2] || "{}"),
 );
@@ -107,13 +111,35 @@ const percentile = (p) => hist.percentile(p);
 const UPGRADE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
 function frame(text) {
-  const payload = Buffer.from(text);
+  const payload = typeof text === "string" ? Buffer.from(text) : text;
+  const op = typeof text === "string" ? 0x81 : 0x82;
   const n = payload.length;
   let head;
-  if (n < 126) head = Buffer.from([0x81, 0x80 | n, 0, 0, 0, 0]);
-  else if (n < 65536) head = Buffer.from([0x81, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
+  if (n < 126) head = Buffer.from([op, 0x80 | n, 0, 0, 0, 0]);
+  else if (n < 65536) head = Buffer.from([op, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
   else throw new Error("frame too large for the load generator");
   return Buffer.concat([head, payload]);
+}
+
+// The msgpack parser: packets encoded by the npm package, and read in place: a packet's type follows its
+// "type" key, an ack's id its "id" key, a fan-out message's number its "s" key (msgpack unsigned ints).
+const MSGPACK = opts.parser === "msgpack";
+const mpEncoder = MSGPACK ? new (require("socket.io-msgpack-parser").Encoder)() : null;
+const mp = (packet) => mpEncoder.encode(packet)[0];
+const MP_TYPE = Buffer.from([0xa4, 0x74, 0x79, 0x70, 0x65]);
+const MP_ID = Buffer.from([0xa2, 0x69, 0x64]);
+function readMpInt(buf, i) {
+  const b = buf[i];
+  if (b < 0x80) return b;
+  if (b === 0xcc) return buf[i + 1];
+  if (b === 0xcd) return buf.readUInt16BE(i + 1);
+  if (b === 0xce) return buf.readUInt32BE(i + 1);
+  if (b === 0xcf) return Number(buf.readBigUInt64BE(i + 1));
+  return -1;
+}
+function mpAfter(key, buf, start, end) {
+  const i = buf.indexOf(key, start);
+  return i < 0 || i + key.length >= end ? -1 : readMpInt(buf, i + key.length);
 }
 
 function readInt(buf, i, end) {
@@ -153,29 +179,42 @@ function connect(onEvent, index = 0) {
         const id = ackId++;
         return new Promise((res) => {
           acks.set(id, res);
-          sock.write(frame(`42${id}${JSON.stringify([event, arg])}`));
+          if (MSGPACK) sock.write(frame(mp({ type: 2, data: [event, arg], id, nsp: "/" })));
+          else sock.write(frame(`42${id}${JSON.stringify([event, arg])}`));
         });
       },
       close() {
         sock.destroy();
       },
     };
+    function onAck(id) {
+      const res = acks.get(id);
+      if (res) {
+        acks.delete(id);
+        res();
+      }
+    }
+    function onBinary(buf, start, end) {
+      const t = mpAfter(MP_TYPE, buf, start, end);
+      if (t === 2) onEvent(buf, start, end);
+      else if (t === 3) onAck(mpAfter(MP_ID, buf, start, end));
+      else if (t === 0) resolve(client);
+      else if (t === 4) reject(new Error("connect error (msgpack)"));
+    }
     function onText(buf, start, end) {
       const c = buf[start];
       if (c === 52 /* 4: message */) {
         const t = buf[start + 1];
         if (t === 50 /* 2: event */) onEvent(buf, start, end);
-        else if (t === 51 /* 3: ack */) {
-          const [id] = readInt(buf, start + 2, end);
-          const res = acks.get(id);
-          if (res) {
-            acks.delete(id);
-            res();
-          }
-        } else if (t === 48 /* 0: connected */) resolve(client);
+        else if (t === 51 /* 3: ack */) onAck(readInt(buf, start + 2, end)[0]);
+        else if (t === 48 /* 0: connected */) resolve(client);
         else if (t === 52 /* 4: connect error */) reject(new Error(buf.toString("utf8", start, end)));
       } else if (c === 50 /* 2: ping */) sock.write(frame("3"));
-      else if (c === 48 /* 0: open */)
+      else if (c === 48 /* 0: open */ && MSGPACK) {
+        const connect = { type: 0, nsp: "/" };
+        if (opts.jwtSecret) connect.data = { token: token(index) };
+        sock.write(frame(mp(connect)));
+      } else if (c === 48 /* 0: open */)
         sock.write(frame(opts.jwtSecret ? `40${JSON.stringify({ token: token(index) })}` : "40"));
     }
     function parse(buf) {
@@ -197,6 +236,7 @@ function connect(onEvent, index = 0) {
         if (off + head + size > len) break;
         const start = off + head;
         if (opcode === 1) onText(buf, start, start + size);
+        else if (opcode === 2) onBinary(buf, start, start + size);
         else if (opcode === 8) sock.end();
         off = start + size;
       }
@@ -248,8 +288,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The bench app's fan-out payload is {"s": seq, "p": pad}; the chat's message text starts with the number.
 const SEQ_KEY = Buffer.from(opts.chat ? '"message":' : '"s":');
+const MP_SEQ = Buffer.from([0xa1, 0x73]); // "s" as a msgpack fixstr
 // The number (sequence or send time) carried by a fan-out message, read straight from the frame's bytes.
 function seqOf(buf, start, end) {
+  if (MSGPACK) return mpAfter(MP_SEQ, buf, start, end);
   const i = buf.indexOf(SEQ_KEY, start);
   if (i < 0 || i >= end) return -1;
   let j = i + SEQ_KEY.length;
@@ -322,6 +364,7 @@ async function fanout() {
     sentAt[slot] = performance.now();
     // the chat relays to everyone in the room but the sender, and acks the sender (the ack is not awaited)
     if (opts.chat) sender.emitWithAck("message", { message: `${seq} ${pad}`, roomName: "bench" });
+    else if (MSGPACK) sender.emit(mp({ type: 2, data: ["fanout", { s: seq, p: pad }], nsp: "/" }));
     else sender.emit(`42["fanout",{"s":${seq},"p":"${pad}"}]`);
     seq++;
   }

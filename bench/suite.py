@@ -178,6 +178,22 @@ SCENARIOS = [
         {"scenario": "ack", "clients": 1, "inflight": 50},
         ACK,
     ),
+    # the same loads with socket.io-msgpack-parser on both ends (`Server(parser="msgpack")`)
+    Scenario(
+        "msgpack-fanout-1000",
+        "burst",
+        {"scenario": "fanout", "clients": 1000, "window": 64, "parser": "msgpack"},
+        FANOUT,
+        smoke=SMOKE_FANOUT,
+        skip=frozenset({"relay"}),  # the bare relay speaks JSON only
+    ),
+    Scenario(
+        "msgpack-ack-50",
+        "closed loop",
+        {"scenario": "ack", "clients": 1, "inflight": 50, "parser": "msgpack"},
+        ACK,
+        skip=frozenset({"relay"}),
+    ),
     Scenario(
         "idle-10000",
         "connect",
@@ -327,6 +343,7 @@ def run_once(
     """Start ``spec``'s server (the chat when ``scenario`` needs it), run the generator once."""
     port = free_port()
     env = {**os.environ, "ROOMCAST_JWT_SECRET": secret}
+    env["BENCH_PARSER"] = scenario.options.get("parser", "json")
     with log.open("ab") as err:
         server = subprocess.Popen(
             pin(0) + spec.command(port, chat=scenario.chat),

@@ -117,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
         "@socket.io/redis-streams-adapter; sessions recoverable on any server)",
     )
     serve.add_argument(
+        "--parser",
+        choices=["json", "msgpack"],
+        default="json",
+        help="the chat's Socket.IO parser: msgpack for clients with socket.io-msgpack-parser "
+        "(the page: /?parser=msgpack) (%(default)s; an APP chooses its own)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -368,7 +375,13 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         if cors == ["*"]:
             cors = "*"
         require = ("exp",) if args.require_expiry else ()
-        io = create_app(jwt_secret=secret, cors_origins=cors, path=args.path, require=require)
+        io = create_app(
+            jwt_secret=secret,
+            cors_origins=cors,
+            path=args.path,
+            require=require,
+            parser=args.parser,
+        )
     kind, url = redis_choice(args.redis_url, args.redis_streams_url)
     if kind == "streams":
         from roomcast.rooms.redis_streams import redis_streams_adapter
@@ -452,7 +465,7 @@ def _supervise(args: argparse.Namespace) -> int:
         common += ["--redis-url", args.redis_url]
     else:
         common += ["--redis-streams-url", args.redis_streams_url]
-    common += ["--workers", str(args.workers)]
+    common += ["--workers", str(args.workers), "--parser", args.parser]
     for flag, value in (
         ("--ssl-certfile", args.ssl_certfile),
         ("--ssl-keyfile", args.ssl_keyfile),

@@ -1,7 +1,9 @@
-"""Baseline: python-socketio in its fastest setup (aiohttp + uvloop) running the benchmark app."""
+"""Baseline: python-socketio in its fastest setup (aiohttp + uvloop) running the benchmark app;
+$BENCH_PARSER=msgpack: its msgpack serializer."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -9,7 +11,8 @@ import socketio  # type: ignore[import-untyped]
 import uvloop
 from aiohttp import web
 
-sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+SERIALIZER = "msgpack" if os.environ.get("BENCH_PARSER") == "msgpack" else "default"
+sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", serializer=SERIALIZER)
 app = web.Application()
 sio.attach(app)
 

@@ -1,10 +1,11 @@
 """roomcast running the benchmark app (see bench/loadgen.js).
 
 ``python bench/servers/roomcast_app.py [--recovery] PORT``: ``--recovery`` turns connection state
-recovery on (default options)."""
+recovery on (default options); $BENCH_PARSER: the parser."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,10 @@ from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
-io = Server(connection_state_recovery=RecoveryOptions() if "--recovery" in sys.argv else None)
+io = Server(
+    connection_state_recovery=RecoveryOptions() if "--recovery" in sys.argv else None,
+    parser=os.environ.get("BENCH_PARSER", "json"),
+)
 
 
 @io.on("join")

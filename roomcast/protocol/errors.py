@@ -10,6 +10,7 @@ __all__ = [
     "InvalidEnginePacket",
     "InvalidEventPayload",
     "InvalidJSON",
+    "InvalidMessagePack",
     "InvalidNamespace",
     "InvalidPayload",
     "InvalidPlaceholder",
@@ -84,3 +85,7 @@ class TooManyAttachments(ProtocolError):
 
 class ReservedEventName(InvalidEventPayload):
     """An EVENT is named with a name reserved by Socket.IO (``connect``, ``disconnect``...)."""
+
+
+class InvalidMessagePack(ProtocolError):
+    """A message is not one valid MessagePack value, or not a map (msgpack parser)."""

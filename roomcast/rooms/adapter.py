@@ -91,6 +91,10 @@ class NamespaceLike(Protocol):
         """The connected sockets by id."""
         ...
 
+    def encode(self, packet: Packet) -> list[str | bytes]:
+        """Encode ``packet`` with the server's parser (Engine.IO message payloads)."""
+        ...
+
     def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> object:
         """Wrap Engine.IO message payloads once for delivery to many sockets (``compress``:
         whether a transport with compression negotiated may compress them)."""

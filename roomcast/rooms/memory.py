@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-from ..protocol.socketio import Packet, PacketType, encode_packet
+from ..protocol.socketio import Packet, PacketType
 from .adapter import (
     Adapter,
     BroadcastOptions,
@@ -210,6 +210,8 @@ class MemoryAdapter(Adapter):
     ) -> None:
         super().__init__(nsp)
         self.registry = RoomRegistry()
+        self.encode = nsp.encode
+        """The namespace's parser's encoder (looked up once, not per broadcast)."""
         self.recovery = RecoveryBuffer(max_buffered_packets)
         """The recovery state (empty while recovery is off)."""
         # Plain counters for metrics, bumped once per broadcast (never per recipient).
@@ -271,7 +273,7 @@ class MemoryAdapter(Adapter):
         """Encode ``packet`` once and queue it on every local socket ``opts`` selects (no
         offset added, nothing kept: for subclasses that deliver packets offset elsewhere)."""
         packet.nsp = self.nsp.name
-        messages = encode_packet(packet)
+        messages = self.encode(packet)
         prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
@@ -299,7 +301,7 @@ class MemoryAdapter(Adapter):
         packet.nsp = self.nsp.name
         # one id for every recipient: ids come from the namespace's counter, so none collides
         packet.id = ack_id = self.nsp.next_ack_id()
-        messages = encode_packet(packet)
+        messages = self.encode(packet)
         prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
         volatile = opts.flags.volatile
         count = 0

@@ -37,7 +37,6 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from ..protocol.socketio import Packet, PacketType
-from ..protocol.socketio import encode_packet as encode_sio_packet
 from .adapter import (
     BroadcastOptions,
     NamespaceLike,
@@ -409,7 +408,7 @@ class RedisStreamsAdapter(MemoryAdapter):
     def _deliver(self, packet: Packet, opts: BroadcastOptions, recipients: Iterable[str]) -> None:
         """The local delivery of a broadcast: one encode, then each recipient's queue (not
         MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
-        prepared = self.nsp.prepare(encode_sio_packet(packet), opts.flags.compress is not False)
+        prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
         volatile = opts.flags.volatile
         sockets = self.nsp.sockets
         for sid in recipients:

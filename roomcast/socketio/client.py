@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.prepared import PreparedMessage
 from ..protocol.errors import ProtocolError
-from ..protocol.socketio import Decoder, Packet, PacketType, encode_packet
+from ..protocol.socketio import Packet, PacketType
 from .handlers import spawn
 
 if TYPE_CHECKING:
@@ -36,12 +36,14 @@ class Client:
     server's ``connect_timeout``.
     """
 
-    __slots__ = ("_connect_timer", "decoder", "server", "session", "sockets")
+    __slots__ = ("_connect_timer", "decoder", "encode", "server", "session", "sockets")
 
     def __init__(self, server: Server, session: Session) -> None:
         self.server = server
         self.session = session
-        self.decoder = Decoder(max_attachments=server.max_attachments)
+        self.decoder = server.parser.decoder(server.max_attachments)
+        self.encode = server.parser.encode
+        """The server's parser's encoder: packet -> Engine.IO messages."""
         self.sockets: dict[str, Socket] = {}
         """The connected socket of each joined namespace, by namespace name."""
         loop = asyncio.get_running_loop()
@@ -130,7 +132,7 @@ class Client:
         refusals = self.server.namespace_refusals
         refusals[message] = refusals.get(message, 0) + 1
         packet = Packet(PacketType.CONNECT_ERROR, name, {"message": message})
-        self.write(encode_packet(packet))
+        self.write(self.encode(packet))
 
     # Internal API of the Socket.IO layer (used by Namespace and Socket).
 

@@ -57,6 +57,8 @@ class Namespace(Broadcasts):
         self._handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._server_handlers: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._ids = 0
+        self.encode = server.parser.encode
+        """Encode a packet with the server's parser (the adapter broadcasts with it)."""
         recovery = server.connection_state_recovery
         self.recovery_window: float | None = (
             None if recovery is None else recovery.max_disconnection_duration

@@ -19,6 +19,7 @@ from ..engine.listener import Listener
 from ..engine.reasons import SERVER_SHUTTING_DOWN
 from ..engine.session import Session
 from ..engine.signals import close_interruptibly
+from ..protocol.parser import JSON_PARSER, Parser, parser_named
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
 from .broadcast import BroadcastOperator, Broadcasts
@@ -56,6 +57,10 @@ class Server(Broadcasts):
 
     ``serve_client`` (default on, as Node's ``serveClient``): answer ``<path>socket.io.js`` (and
     the other builds of ``socket.io-client/dist``) with the official client when it is installed.
+
+    ``parser``: how packets go on the wire, for every client: ``"json"`` (default, Node's
+    default parser) or ``"msgpack"`` (npm ``socket.io-msgpack-parser``; needs the ``msgpack``
+    package: ``pip install roomcast[msgpack]``), or a :class:`~roomcast.protocol.parser.Parser`.
     ``connection_state_recovery``: a :class:`~roomcast.socketio.recovery.RecoveryOptions` turns
     on Node's connection state recovery (off by default): a client that drops and comes back
     within the window gets its socket back (``socket.recovered``), with the events it missed.
@@ -72,9 +77,12 @@ class Server(Broadcasts):
         max_namespaces: int = 100,
         max_pending_acks: int = 1000,
         serve_client: bool = True,
+        parser: Parser | str = JSON_PARSER,
         connection_state_recovery: RecoveryOptions | None = None,
         **engine_options: Any,
     ) -> None:
+        self.parser = parser_named(parser) if isinstance(parser, str) else parser
+        """The Socket.IO parser of every connection (:class:`~roomcast.protocol.parser.Parser`)."""
         if cors_origins is not None and "cors" not in engine_options:
             engine_options["cors"] = CorsOptions(origins=cors_origins)
         self.engine = Engine(**engine_options)

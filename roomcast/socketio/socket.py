@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..engine.prepared import PreparedMessage
 from ..errors import AckTimeoutError, SocketDisconnected
 from ..protocol.errors import ReservedEventName
-from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode_packet
+from ..protocol.socketio import RESERVED_EVENTS, Packet, PacketType
 from ..rooms.adapter import Adapter, BroadcastFlags, BroadcastOptions, PersistedSession
 from .acks import AckCallback, AckSender, AckWaiter, PendingAcks
 from .broadcast import BroadcastOperator, Targets
@@ -259,7 +259,8 @@ class Socket(Targets):
     def send_packet(self, packet: Packet, volatile: bool = False, compress: bool = True) -> None:
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
         packet.nsp = self.nsp.name
-        self.client.write(encode_packet(packet), volatile, compress)
+        client = self.client
+        client.write(client.encode(packet), volatile, compress)
 
     def deliver(self, packet: Packet, prepared: PreparedMessage, volatile: bool) -> bool:
         """Queue a broadcast packet already encoded and prepared for every recipient."""

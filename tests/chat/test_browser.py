@@ -196,3 +196,34 @@ async def test_a_user_whose_network_drops_sees_what_was_said_meanwhile(
     finally:
         await proxy.close()
         await io.close()
+
+
+@pytest.fixture
+async def msgpack_chat_url(port: int) -> AsyncIterator[str]:
+    """The URL of a chat server with the msgpack parser (``roomcast serve --parser msgpack``)."""
+    io = create_app(jwt_secret=SECRET, parser="msgpack")
+    await io.listen("127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await io.close()
+
+
+async def test_two_pages_chat_with_the_msgpack_parser(
+    browser: Browser, msgpack_chat_url: str
+) -> None:
+    errors: list[str] = []
+    # the server takes msgpack clients only: the chat working shows the page loaded that build
+    ann = await open_page(browser, msgpack_chat_url + "/?parser=msgpack", errors)
+    await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+    bob = await open_page(
+        browser, f"{msgpack_chat_url}/?parser=msgpack#token={user_token('2', 'Bob')}", errors
+    )
+    await connect_and_join(bob, "Bob")
+    await ann.fill("#message", "Hi Bob, in MessagePack é😀")
+    await ann.press("#message", "Enter")
+    await expect(bob.locator("li.theirs")).to_have_text(["Ann: Hi Bob, in MessagePack é😀"])
+    await expect(ann.locator("li.mine:not(.pending)")).to_have_text(
+        ["Ann: Hi Bob, in MessagePack é😀"]
+    )
+    assert errors == []

@@ -255,3 +255,27 @@ async def test_a_second_sigint_during_the_shutdown_wait_exits_at_once(
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), SHUTDOWN) == 130  # 128 + SIGINT
     assert "Traceback" not in (log + await process.stderr.read()).decode()
+
+
+async def test_serve_with_the_msgpack_parser(
+    serve: Starter, clients: Callable[[], ChatClient], port: int
+) -> None:
+    process = await serve("--parser", "msgpack", env={"ROOMCAST_JWT_SECRET": SECRET})
+    assert (await read_line(process)).startswith("roomcast listening on http://")
+    url = f"http://127.0.0.1:{port}"
+    ann, bob = clients(), clients()
+    for client in (ann, bob):
+        client.sio = socketio.AsyncClient(reconnection=False, serializer="msgpack")
+        client.sio.on("message", client.messages.put_nowait)
+    await ann.connect(url, user_token("1", "Ann"), transports=["polling"])
+    await bob.connect(url, user_token("2", "Bob"), transports=["websocket"])
+    for client in (ann, bob):
+        assert await client.call("join", "lobby") == {"status": "ok"}
+    assert await ann.call("message", {"message": "hi", "roomName": "lobby"}) == {"status": "ok"}
+    assert (await bob.next_message())["message"] == "hi"
+    # a JSON client gets no answer it can read: the server closes its connection
+    plain = clients()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await plain.connect(url, user_token("3", "Cy"), transports=["websocket"])
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0

@@ -1,6 +1,6 @@
 // Node's socket.io 4.8 with @socket.io/redis-adapter 8.3 (node-redis 4 clients, default options
 // but `key`), for the mixed-cluster tests. argv: REDIS_URL [OPTIONS_JSON]. Prints {"port": n}
-// once listening and subscribed.
+// once listening and subscribed. $SIO_PARSER=msgpack: the server uses socket.io-msgpack-parser.
 //
 // Like the Python test app: a middleware sets socket.data = {server: "node"}; "join" joins a room
 // and acks "joined". Server-side event "ping" answers n + 1.
@@ -56,7 +56,9 @@ async function main() {
   sub.on("error", () => {});
   await Promise.all([pub.connect(), sub.connect()]);
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { serveClient: false, adapter: createAdapter(pub, sub, options) });
+  const serverOptions = { serveClient: false, adapter: createAdapter(pub, sub, options) };
+  if (process.env.SIO_PARSER === "msgpack") serverOptions.parser = require(path.join(modules, "socket.io-msgpack-parser"));
+  const io = new Server(httpServer, serverOptions);
   const serverEvents = [];
 
   io.use((socket, next) => {

@@ -6,8 +6,10 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?, options?}
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?, options?,
+//            parser?}
 //       -> {sid, recovered}  (error: {message, data})
+//       parser "msgpack": socket.io-msgpack-parser;
 //       with "manager", sockets sharing that name share one Engine.IO connection; every later
 //       (re)connection is reported as a notice {type: "connect", name, sid, recovered};
 //       "options" are more client options (extraHeaders, withCredentials...)
@@ -72,6 +74,9 @@ function connect(cmd) {
       query: cmd.query || {},
       ...(cmd.options || {}),
     };
+    if (cmd.parser === "msgpack") {
+      opts.parser = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io-msgpack-parser"));
+    }
     let socket;
     if (cmd.manager) {
       let manager = managers.get(cmd.manager);

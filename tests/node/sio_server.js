@@ -3,7 +3,8 @@
 //
 // Namespaces: "/" (echo with ack; "shout", "whisper", "quiet": io.emit, socket.emit and
 // io.volatile.emit of "news" with the arguments, then an empty ack), "/refused" (a middleware refuses with a message and data),
-// /^\/dyn-\d+$/ (dynamic, by regex).
+// /^\/dyn-\d+$/ (dynamic, by regex). Options: JSON in argv[2]; "parser": "msgpack" stands for
+// socket.io-msgpack-parser.
 "use strict";
 
 const path = require("path");
@@ -11,6 +12,9 @@ const http = require("http");
 const { Server } = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io"));
 
 const options = JSON.parse(process.argv[2] || "{}");
+if (options.parser === "msgpack") {
+  options.parser = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io-msgpack-parser"));
+}
 const httpServer = http.createServer();
 const io = new Server(httpServer, { serveClient: false, ...options });
 

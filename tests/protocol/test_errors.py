@@ -122,6 +122,6 @@ def test_hierarchy() -> None:
     names = [name for name in errors.__all__ if name != "ProtocolError"]
     classes: list[Any] = [getattr(errors, name) for name in names]
     assert all(issubclass(cls, ProtocolError) for cls in classes)
-    assert len(set(classes)) == len(classes) == 15
+    assert len(set(classes)) == len(classes) == 16
     assert issubclass(ProtocolError, ValueError)
     assert issubclass(ReservedEventName, InvalidEventPayload)

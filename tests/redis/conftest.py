@@ -163,7 +163,9 @@ class NodeServer:
         self.ids = itertools.count()
 
     @classmethod
-    async def start(cls, node: str, redis_url: str, **options: Any) -> NodeServer:
+    async def start(
+        cls, node: str, redis_url: str, parser: str = "json", **options: Any
+    ) -> NodeServer:
         proc = await asyncio.create_subprocess_exec(
             node,
             str(ROOT / "tests" / "node" / "redis_server.js"),
@@ -171,7 +173,7 @@ class NodeServer:
             json.dumps(options),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "NODE_MODULES": str(NODE_MODULES)},
+            env={**os.environ, "NODE_MODULES": str(NODE_MODULES), "SIO_PARSER": parser},
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), WAIT)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
-import roomcast.rooms.memory as memory
-from roomcast.protocol.socketio import Packet, PacketType
+from roomcast.protocol.parser import parser_named
+from roomcast.protocol.socketio import Packet, PacketType, encode_packet
 from roomcast.rooms import BroadcastFlags, BroadcastOptions, MemoryAdapter, PersistedSession
 from tests.waiting import until
 
@@ -57,6 +58,7 @@ class Nsp:
         self.name = "/chat"
         self.recovery_window: float | None = None
         self.sockets: dict[str, Recorder] = {}
+        self.encode = encode_packet
         self.adapter = MemoryAdapter(self)
         self.prepared: list[Prepared] = []
         self.ids = 0
@@ -119,22 +121,27 @@ def test_broadcast_reaches_each_selected_socket_once(
     assert receivers(nsp) == dict.fromkeys(expected, 1)
 
 
-def test_broadcast_encodes_and_prepares_once(nsp: Nsp, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("parser", ["json", "msgpack"])
+def test_broadcast_encodes_and_prepares_once(nsp: Nsp, parser: str) -> None:
+    real = parser_named(parser).encode
     for i in range(100):
         nsp.connect(f"x{i}", "red")
     calls = []
-    real = memory.encode_packet
 
     def counting(packet: Packet) -> list[str | bytes]:
         calls.append(packet)
         return real(packet)
 
-    monkeypatch.setattr(memory, "encode_packet", counting)
+    nsp.adapter.encode = counting
     nsp.adapter.broadcast(event("hi", b"\x01"), opts(["red"]))
     assert len(calls) == 1
     assert len(nsp.prepared) == 1
     prepared = nsp.prepared[0]
-    assert prepared.messages == ['51-/chat,["hi",{"_placeholder":true,"num":0}]', b"\x01"]
+    if parser == "json":
+        assert prepared.messages == ['51-/chat,["hi",{"_placeholder":true,"num":0}]', b"\x01"]
+    else:
+        wire = {"type": 2, "data": ["hi", b"\x01"], "nsp": "/chat"}
+        assert prepared.messages == [msgpack.packb(wire)]
     delivered = [s.got for s in nsp.sockets.values() if s.got]
     assert len(delivered) == 102
     assert all(got == [(prepared, False)] for got in delivered)

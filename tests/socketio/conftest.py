@@ -1,6 +1,7 @@
 """Socket.IO test kit: a server on a free port, and two real clients behind one small interface.
 
-``clients`` makes test clients of the kind the test is parametrized with: python-socketio's
+``clients`` makes test clients (``clients(parser="msgpack")``: with the msgpack parser) of the
+kind the test is parametrized with: python-socketio's
 ``AsyncClient`` or Node's ``socket.io-client`` 4.8 (driven by tests/node/sio_client.js), each
 over WebSocket only or over polling then upgrade.
 """
@@ -94,10 +95,11 @@ class PyClient(SioClient):
 
     library = "python"
 
-    def __init__(self, transports: list[str]) -> None:
+    def __init__(self, transports: list[str], parser: str = "json") -> None:
         super().__init__()
         self.transports = transports
-        self.sio = socketio.AsyncClient(reconnection=False)
+        serializer = "msgpack" if parser == "msgpack" else "default"
+        self.sio = socketio.AsyncClient(reconnection=False, serializer=serializer)
         self.nsp = "/"
         self.sid = None
         self.held: set[str] = set()
@@ -228,12 +230,17 @@ class NodeClient(SioClient):
     library = "node"
 
     def __init__(
-        self, driver: NodeDriver, transports: list[str], manager: str | None = None
+        self,
+        driver: NodeDriver,
+        transports: list[str],
+        manager: str | None = None,
+        parser: str = "json",
     ) -> None:
         super().__init__()
         self.driver = driver
         self.transports = transports
         self.manager = manager
+        self.parser = parser
         self.name = f"s{next(self._names)}"
         self.sid = None
         self.options: dict[str, Any] = {}
@@ -253,6 +260,8 @@ class NodeClient(SioClient):
             fields["manager"] = self.manager
         if self.options:
             fields["options"] = self.options
+        if self.parser != "json":
+            fields["parser"] = self.parser
         for event, values in self.replies.items():
             await self.driver.command("reply", name=self.name, event=event, value=to_json(values))
         result = await self.driver.command("connect", **fields)
@@ -302,12 +311,12 @@ async def clients(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Cl
     if library == "node":
         driver = await NodeDriver.start(request.getfixturevalue("node"))
 
-    def make(manager: str | None = None) -> SioClient:
+    def make(manager: str | None = None, parser: str = "json") -> SioClient:
         client: SioClient
         if driver is not None:
-            client = NodeClient(driver, TRANSPORTS[transport], manager)
+            client = NodeClient(driver, TRANSPORTS[transport], manager, parser)
         else:
-            client = PyClient(TRANSPORTS[transport])
+            client = PyClient(TRANSPORTS[transport], parser)
         made.append(client)
         return client
 

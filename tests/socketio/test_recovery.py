@@ -446,3 +446,26 @@ async def test_a_ping_timeout_is_recoverable(driver: NodeDriver) -> None:
     finally:
         await proxy.close()
         await io.close(timeout=1.0)
+
+
+async def test_recovery_with_the_msgpack_parser(driver: NodeDriver, transport: str) -> None:
+    io = await serve(parser="msgpack")
+    chat = Chat(io)
+    try:
+        client = NodeClient(driver, TRANSPORTS[transport], parser="msgpack")
+        await client.connect(url_of(io))
+        assert await chat.connected() == (client.sid, False)
+        io.to("room").emit("msg", 0)
+        assert await messages(client, 1) == [0]
+        await client.close_transport()
+        assert await chat.disconnected() == (client.sid, "transport close")
+        for i in range(1, 4):
+            io.to("room").emit("msg", i)
+        io.to("room").emit("msg", "binary", b"\x00\x01\xff")
+        back = await reconnected(driver, client)
+        assert back["sid"] == client.sid and back["recovered"] is True
+        assert await messages(client, 3) == [1, 2, 3]
+        binary = await client.next_event("msg")
+        assert binary[:2] == ["binary", b"\x00\x01\xff"] and isinstance(binary[2], str)
+    finally:
+        await io.close()

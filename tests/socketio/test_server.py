@@ -14,7 +14,6 @@ import httpx
 import pytest
 import socketio
 
-import roomcast.rooms.memory as memory
 from roomcast.engine.engine import Engine
 from roomcast.engine.http import Request, Response
 from roomcast.engine.listener import Listener
@@ -39,13 +38,13 @@ async def test_broadcast_encodes_once_for_every_recipient(
     io: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Packet] = []
-    real = memory.encode_packet
+    real = io.sockets.adapter.encode  # type: ignore[attr-defined]
 
     def counting(packet: Packet) -> list[str | bytes]:
         calls.append(packet)
         return real(packet)
 
-    monkeypatch.setattr(memory, "encode_packet", counting)
+    monkeypatch.setattr(io.sockets.adapter, "encode", counting)
     got: asyncio.Queue[Any] = asyncio.Queue()
     conns = []
     for _ in range(30):
