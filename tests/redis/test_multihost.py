@@ -7,6 +7,7 @@ that reach another server are forwarded to its owner, named in the sid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import os
@@ -86,7 +87,7 @@ backend servers
 """
 
 
-def _start_node(node: Node, redis_url: str) -> None:
+def _start_node(node: Node, redis_url: str, workers: int) -> None:
     node.process = subprocess.Popen(
         [
             sys.executable,
@@ -102,6 +103,7 @@ def _start_node(node: Node, redis_url: str) -> None:
             f"127.0.0.1:{node.cluster_port}",
             "--log-level",
             "info",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         stdout=subprocess.PIPE,
         stderr=node.log.open("wb"),
@@ -113,6 +115,21 @@ def _start_node(node: Node, redis_url: str) -> None:
 @pytest.fixture
 async def cluster(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Three ``roomcast serve --advertise`` servers and HAProxy in round-robin before them."""
+    async with _cluster(redis_server, tmp_path, 1) as made:
+        yield made
+
+
+@pytest.fixture
+async def cluster_of_workers(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The same with ``--workers 2`` on each server (two hosts of two workers, and a third)."""
+    async with _cluster(redis_server, tmp_path, 2) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def _cluster(
+    redis_server: RedisServer, tmp_path: Path, workers: int
+) -> AsyncIterator[Cluster]:
     port, stats_port = free_port(), free_port()
     result = Cluster(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats;csv")
     result.nodes = [Node(free_port(), free_port(), tmp_path / f"s{i}.log") for i in range(3)]
@@ -121,7 +138,7 @@ async def cluster(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cl
     haproxy = None
     try:
         for node in result.nodes:
-            _start_node(node, redis_server.url)
+            _start_node(node, redis_server.url, workers)
         for node in result.nodes:
             assert node.process is not None and node.process.stdout is not None
             line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
@@ -265,3 +282,22 @@ async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
 
 def test_haproxy_is_installed() -> None:
     assert os.access(HAPROXY, os.X_OK), "scripts/system-deps.sh installs haproxy"
+
+
+async def test_servers_with_workers_form_one_cluster(
+    cluster_of_workers: Cluster, node_driver: NodeDriver
+) -> None:
+    clients = _kinds(node_driver)
+    try:
+        by_pid = await _connect_all(cluster_of_workers, clients)
+        assert len(by_pid) >= 3  # worker processes of several servers own sessions
+        for round_ in range(3):
+            await _broadcast_reaches(clients, clients[round_], f"news {round_}")
+        for client in clients:
+            assert not client.disconnected.done(), await client.disconnected
+        stats = await cluster_of_workers.backend_stats()
+        assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats
+    finally:
+        for client in clients:
+            if not client.disconnected.done():
+                await client.disconnect()
