@@ -368,7 +368,7 @@ def _supervise(args: argparse.Namespace) -> int:
     if args.advertise:
         from roomcast.cluster.registry import new_node_id
 
-        common += ["--advertise", args.advertise, "--node-id", new_node_id()]
+        common += ["--advertise", args.advertise, f"--node-id={new_node_id()}"]
     if not args.require_expiry:
         common.append("--no-require-expiry")
     for origin in args.cors_origins or ():
