@@ -42,6 +42,7 @@ from ssl import SSLContext
 
 from ..engine.http import HttpProtocol, Request, Response
 from ..engine.listener import Listener
+from ..engine.polling import PollingTransport
 
 __all__ = [
     "FORWARDED_HEADER",
@@ -188,6 +189,8 @@ class ForwardingListener(Listener):
         """Per sid, the holds of the POSTs relayed to us whose answers are not yet out."""
         self._tasks: set[asyncio.Future[None]] = set()
         """The relays under way."""
+        self._relayed_gets: dict[str, asyncio.Future[Response]] = {}
+        """Per sid, the engine's pending GET that another server relayed to us."""
 
     async def start(
         self,
@@ -255,6 +258,8 @@ class ForwardingListener(Listener):
         if sid is None:
             if FORWARDED_HEADER in request.headers:
                 return self._relayed(request)
+            if request.method == "GET" and self._relayed_gets:
+                self._forget_relayed_get(request)
             return super().handle(request)
         if len(self._tasks) >= MAX_IN_FLIGHT:
             self.stats.refused += 1
@@ -263,6 +268,9 @@ class ForwardingListener(Listener):
         task = asyncio.ensure_future(self._forward(sid, request, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # the client gone (its connection closed, the answer cancelled): the relay goes too,
+        # so the owner sees its request end as it would have seen the client's
+        answer.add_done_callback(lambda done: task.cancel() if done.cancelled() else None)
         return answer
 
     # the owner's side of a relayed POST
@@ -283,7 +291,61 @@ class ForwardingListener(Listener):
         if request.method == "POST" and session is not None:
             holds = self._holds.setdefault(sid, collections.deque())
             holds.append(_Hold(sid, session.hold_polling_answers(), self._holds))
-        return super().handle(request)
+        if request.method != "GET" or session is None:
+            return super().handle(request)
+        self._forget_relayed_get(request)
+        result = super().handle(request)
+        if not isinstance(result, asyncio.Future) or result.done():
+            return result
+        return self._track_relayed_get(sid, result)
+
+    # a relayed GET whose relay breaks (a server between the client and us died)
+
+    def _track_relayed_get(
+        self, sid: str, pending: asyncio.Future[Response]
+    ) -> asyncio.Future[Response]:
+        """The answer to give the relaying server for the engine's pending GET ``pending``: if
+        that connection is lost first, the GET is forgotten but the session lives on (the
+        client's GET failed with the server between; a load balancer may send it again)."""
+        self._relayed_gets[sid] = pending
+        proxy: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+
+        def answered(done: asyncio.Future[Response]) -> None:
+            if self._relayed_gets.get(sid) is done:
+                del self._relayed_gets[sid]
+            if proxy.done():
+                return
+            if done.cancelled():
+                proxy.cancel()
+            elif (exc := done.exception()) is not None:
+                proxy.set_exception(exc)
+            else:
+                proxy.set_result(done.result())
+
+        def lost(done: asyncio.Future[Response]) -> None:
+            if done.cancelled() and not pending.done():
+                self._forget(sid, pending)
+
+        pending.add_done_callback(answered)
+        proxy.add_done_callback(lost)
+        return proxy
+
+    def _forget_relayed_get(self, request: Request) -> None:
+        """A GET for a session whose relayed GET still waits: that one's way is broken (a
+        client has one GET at a time), and it must not make this one an overlap."""
+        sid = request.query.get("sid", "")
+        pending = self._relayed_gets.get(sid)
+        if pending is not None:
+            logger.info("session %s: GET again before its relayed GET ended: forgotten", sid)
+            self._forget(sid, pending)
+
+    def _forget(self, sid: str, pending: asyncio.Future[Response]) -> None:
+        if self._relayed_gets.get(sid) is pending:
+            del self._relayed_gets[sid]
+        for _, engine in self.engines:
+            session = engine.sessions.get(sid)
+            if session is not None and isinstance(session.transport, PollingTransport):
+                session.transport.forget_get(pending)
 
     async def _candidates(self, sid: str) -> list[Address]:
         if self.routing is not None:
