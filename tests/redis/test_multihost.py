@@ -28,7 +28,7 @@ from tests.conftest import ROOT, free_port
 from tests.socketio.conftest import NodeClient, NodeDriver, PyClient, SioClient
 from tests.waiting import until_async
 
-from .conftest import WAIT, RedisServer
+from .conftest import WAIT, NodeServer, RedisServer
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -418,3 +418,27 @@ async def test_a_session_of_a_killed_server_is_unknown_elsewhere(pair: list[Node
         assert _unknown_sid(await http.get(_url(other, "zzzzzzzzA" + "x" * 24)))
         assert _unknown_sid(await http.get(_url(other, "x" * 24)))
     assert "Traceback" not in other.log.read_text()
+
+
+async def test_a_node_server_shares_rooms_with_the_cluster_through_redis(
+    cluster: Cluster, node_driver: NodeDriver, node: str, redis_server: RedisServer
+) -> None:
+    """Node's socket.io cannot take part in the forwarding (its clients connect to it
+    directly: it would need sticky sessions behind the load balancer), but its Redis adapter
+    shares rooms with the cluster both ways."""
+    node_server = await NodeServer.start(node, redis_server.url)
+    theirs = NodeClient(node_driver, ["websocket"])
+    ours = [PyClient(["polling"]), NodeClient(node_driver, ["polling"])]
+    try:
+        await theirs.connect(node_server.url)
+        assert await theirs.call("join", "r") == ["joined"]
+        await _connect_all(cluster, ours)
+        await _broadcast_reaches([*ours, theirs], ours[0], "from roomcast")
+        await node_server.command("emit", room="r", event="news", args=["from node"])
+        for client in ours:
+            assert await client.next_event("news") == ["from node"]
+    finally:
+        for client in [*ours, theirs]:
+            if not client.disconnected.done():
+                await client.disconnect()
+        await node_server.close()
