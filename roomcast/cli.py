@@ -420,7 +420,9 @@ def _attach_worker(io: Server, args: argparse.Namespace) -> None:
     sock = reuse_port_socket(args.host, args.port)
     own_path = paths[index] if paths else None
     if not args.advertise:
-        io.attach(ForwardingListener(sock, own_path, peers))
+        plain = ForwardingListener(sock, own_path, peers)
+        plain.take_routes(io.listener)  # the app's pages (the chat's)
+        io.attach(plain)
         return
     import socket
 
@@ -444,6 +446,7 @@ def _attach_worker(io: Server, args: argparse.Namespace) -> None:
         on_start=membership.start,
         on_close=membership.close,
     )
+    listener.take_routes(io.listener)
     io.attach(listener)
 
 

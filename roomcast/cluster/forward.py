@@ -239,6 +239,11 @@ class ForwardingListener(Listener):
             )
         await super().close(timeout)
 
+    def take_routes(self, other: Listener) -> None:
+        """Serve the plain HTTP routes added to ``other`` too (e.g. an app's pages, added to
+        the server's own listener before this one replaces it)."""
+        self._routes.update(other._routes)
+
     # routing
 
     def _foreign_sid(self, request: Request) -> str | None:
