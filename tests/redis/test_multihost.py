@@ -17,20 +17,25 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.chat.test_browser import Browser, browser, connect_and_join, expect, open_page
+from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT, free_port
 from tests.socketio.conftest import NodeClient, NodeDriver, PyClient, SioClient
 from tests.waiting import until_async
 
 from .conftest import WAIT, NodeServer, RedisServer
 
+__all__ = ["browser"]  # the fixture
+
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+APP = ("tests.redis.worker_app:io",)
 
 
 @dataclass
@@ -110,14 +115,14 @@ backend servers
 """
 
 
-def _start_node(node: Node, redis_url: str, workers: int) -> None:
+def _start_node(node: Node, redis_url: str, workers: int, app: Sequence[str] = APP) -> None:
     node.process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "roomcast",
             "serve",
-            "tests.redis.worker_app:io",
+            *app,
             "--port",
             str(node.port),
             "--redis-url",
@@ -151,7 +156,7 @@ async def cluster_of_workers(redis_server: RedisServer, tmp_path: Path) -> Async
 
 @contextlib.asynccontextmanager
 async def _cluster(
-    redis_server: RedisServer, tmp_path: Path, workers: int
+    redis_server: RedisServer, tmp_path: Path, workers: int, app: Sequence[str] = APP
 ) -> AsyncIterator[Cluster]:
     port, stats_port = free_port(), free_port()
     result = Cluster(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats;csv")
@@ -163,7 +168,7 @@ async def _cluster(
     haproxy = None
     try:
         for node in result.nodes:
-            _start_node(node, redis_server.url, workers)
+            _start_node(node, redis_server.url, workers, app)
         for node in result.nodes:
             assert node.process is not None and node.process.stdout is not None
             line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
@@ -442,3 +447,26 @@ async def test_a_node_server_shares_rooms_with_the_cluster_through_redis(
             if not client.disconnected.done():
                 await client.disconnect()
         await node_server.close()
+
+
+async def test_the_chat_page_through_round_robin(
+    redis_server: RedisServer, tmp_path: Path, browser: Browser
+) -> None:
+    """Two browsers chat through HAProxy before three chat servers (the page's client polls,
+    then upgrades; every request may reach any server)."""
+    async with _cluster(redis_server, tmp_path, 1, ("--jwt-secret", SECRET)) as chat:
+        errors: list[str] = []
+        ann = await open_page(browser, chat.url + "/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"{chat.url}/#token={user_token('2', 'Bob')}", errors)
+        await connect_and_join(bob, "Bob")
+        for turn in range(3):
+            await ann.fill("#message", f"Hi Bob {turn}")
+            await ann.press("#message", "Enter")
+            await bob.fill("#message", f"Hi Ann {turn}")
+            await bob.press("#message", "Enter")
+        await expect(bob.locator("li.theirs")).to_have_text([f"Ann: Hi Bob {t}" for t in range(3)])
+        await expect(ann.locator("li.theirs")).to_have_text([f"Bob: Hi Ann {t}" for t in range(3)])
+        assert errors == []
+        stats = await chat.backend_stats()
+        assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats
