@@ -207,11 +207,14 @@ class ForwardingListener(Listener):
         if self._on_start is not None:  # e.g. join the cluster's registry
             await self._on_start()
         await super().start(sock=self.sock, ssl=ssl)
+        loop = asyncio.get_running_loop()
+        # the unix socket and the cluster port are where relayed requests come from: the
+        # headers marking them are believed there only (they are removed on the public port)
+        trusted = super()._make_protocol
         if self.own_path is not None:
-            await self.start_unix(self.own_path)
+            self._unix_servers.append(await loop.create_unix_server(trusted, self.own_path))
         if self.cluster_sock is not None:
-            loop = asyncio.get_running_loop()
-            server = await loop.create_server(self._make_protocol, sock=self.cluster_sock)
+            server = await loop.create_server(trusted, sock=self.cluster_sock)
             self._unix_servers.append(server)  # closed with the others
         if self.routing is not None:
             for _, engine in self.engines:
@@ -238,6 +241,12 @@ class ForwardingListener(Listener):
                 s.refused,
             )
         await super().close(timeout)
+
+    def _make_protocol(self, secure: bool = False) -> HttpProtocol:
+        """A connection to the public port: requests there cannot pass for relayed ones."""
+        protocol = super()._make_protocol(secure)
+        protocol._router = _Public(self)  # the same router, the headers checked first
+        return protocol
 
     def take_routes(self, other: Listener) -> None:
         """Serve the plain HTTP routes added to ``other`` too (e.g. an app's pages, added to
@@ -513,6 +522,35 @@ class ForwardingListener(Listener):
             client.write(failure)
             client.close()
         return None
+
+
+class _Public:
+    """The router of the public port: the listener, without the relay's own headers."""
+
+    __slots__ = ("_listener",)
+
+    def __init__(self, listener: ForwardingListener) -> None:
+        self._listener = listener
+
+    def body_limit(self, path: str) -> int:
+        return self._listener.body_limit(path)
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        _strip(request)
+        return self._listener.handle(request)
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        _strip(request)
+        return self._listener.handle_upgrade(request, connection)
+
+
+def _strip(request: Request) -> None:
+    headers = request.headers
+    if FORWARDED_HEADER in headers or RELEASE_HEADER in headers:
+        headers.pop(FORWARDED_HEADER, None)
+        headers.pop(RELEASE_HEADER, None)
 
 
 # one HTTP exchange over a unix socket

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from roomcast.cluster.forward import FORWARDED_HEADER
 from tests.chat.test_browser import Browser, browser, connect_and_join, expect, open_page
 from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT, free_port
@@ -470,3 +471,19 @@ async def test_the_chat_page_through_round_robin(
         assert errors == []
         stats = await chat.backend_stats()
         assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats
+
+
+async def test_the_public_port_does_not_believe_the_relay_headers(pair: list[Node]) -> None:
+    """A client cannot pass its request for a relayed one (served as is where it lands):
+    only the cluster ports and the workers' unix sockets believe that header."""
+    owner, other = pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        faked = {FORWARDED_HEADER: "1"}
+        answer = await http.post(_url(other, sid), content="40", headers=faked)
+        assert answer.text == "ok"  # relayed to the owner all the same
+        received = ""
+        while "40{" not in received:
+            answer = await http.get(_url(other, sid), headers=faked)
+            assert answer.status_code == 200, answer.text
+            received += answer.text
