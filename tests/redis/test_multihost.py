@@ -23,8 +23,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio
 
 from roomcast.cluster.forward import FORWARDED_HEADER
+from roomcast.cluster.registry import KEY_PREFIX, TTL
 from tests.chat.test_browser import Browser, browser, connect_and_join, expect, open_page
 from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT, free_port
@@ -487,3 +489,22 @@ async def test_the_public_port_does_not_believe_the_relay_headers(pair: list[Nod
             answer = await http.get(_url(other, sid), headers=faked)
             assert answer.status_code == 200, answer.text
             received += answer.text
+
+
+async def test_a_server_is_in_the_registry_while_it_runs(
+    pair: list[Node], redis_server: RedisServer
+) -> None:
+    owner, _ = pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        node_id = (await _open(http, owner))[:8]
+    registry = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        key = KEY_PREFIX + node_id
+        assert await registry.get(key) == f"127.0.0.1:{owner.cluster_port}".encode()
+        assert 0 < await registry.pttl(key) <= TTL * 1000  # gone after a crash
+        assert owner.process is not None
+        owner.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(owner.process.wait, WAIT) == 0
+        assert await registry.get(key) is None  # deleted on the way out
+    finally:
+        await registry.aclose()
