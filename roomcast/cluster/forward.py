@@ -180,6 +180,12 @@ class ForwardingListener(Listener):
         self.cluster_sock = cluster_sock
         """The bound TCP socket the other servers of the cluster send requests to."""
         self.stats = ForwardStats()
+        self.connect_timeout = CONNECT_TIMEOUT
+        """Seconds to connect to the owner, at most (and to get its upgrade answer)."""
+        self.answer_margin = ANSWER_MARGIN
+        """Seconds an answer may take beyond the engine's ping interval + ping timeout."""
+        self.max_in_flight = MAX_IN_FLIGHT
+        """Relays under way at once, at most (one more gets 503)."""
         self._on_start = on_start
         self._on_close = on_close
         self._idle: dict[Address, list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]]
@@ -275,7 +281,7 @@ class ForwardingListener(Listener):
             if request.method == "GET" and self._relayed_gets:
                 self._forget_relayed_get(request)
             return super().handle(request)
-        if len(self._tasks) >= MAX_IN_FLIGHT:
+        if len(self._tasks) >= self.max_in_flight:
             self.stats.refused += 1
             return Response(503, [("Content-Type", "text/plain")], b"Busy", close=True)
         answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
@@ -399,7 +405,7 @@ class ForwardingListener(Listener):
     ) -> Response | None:
         raw = _serialize_request(request)
         engine = self._engine_for(request.url)
-        answer_timeout = ANSWER_MARGIN + (
+        answer_timeout = self.answer_margin + (
             engine.options.ping_interval + engine.options.ping_timeout if engine else 60.0
         )
         for peer in await self._candidates(sid):
@@ -426,7 +432,9 @@ class ForwardingListener(Listener):
             await asyncio.sleep(0)
             try:
                 writer.write(_release_request(request))
-                released = await asyncio.wait_for(_read_response(reader, peer), CONNECT_TIMEOUT)
+                released = await asyncio.wait_for(
+                    _read_response(reader, peer), self.connect_timeout
+                )
             except (TimeoutError, OSError):
                 writer.close()
             else:
@@ -457,7 +465,7 @@ class ForwardingListener(Listener):
                 raise
             self.stats.reused += 1
             return reader, writer, response
-        reader, writer = await asyncio.wait_for(_connect(peer), CONNECT_TIMEOUT)
+        reader, writer = await asyncio.wait_for(_connect(peer), self.connect_timeout)
         try:
             writer.write(raw)
             response = await asyncio.wait_for(_read_response(reader, peer), timeout)
@@ -500,13 +508,15 @@ class ForwardingListener(Listener):
                     connecting = loop.create_unix_connection(_Upstream, peer)
                 else:
                     connecting = loop.create_connection(_Upstream, *peer)
-                upstream_transport, upstream = await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+                upstream_transport, upstream = await asyncio.wait_for(
+                    connecting, self.connect_timeout
+                )
             except (TimeoutError, OSError) as exc:
                 logger.warning("cannot reach %s: %s", _name(peer), exc or "timeout")
                 continue
             upstream_transport.write(raw)
             try:
-                head = await asyncio.wait_for(upstream.head, CONNECT_TIMEOUT)
+                head = await asyncio.wait_for(upstream.head, self.connect_timeout)
             except TimeoutError:
                 upstream_transport.close()
                 continue
