@@ -508,3 +508,24 @@ async def test_a_server_is_in_the_registry_while_it_runs(
         assert await registry.get(key) is None  # deleted on the way out
     finally:
         await registry.aclose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--advertise", "127.0.0.1:9000"], "--advertise needs --redis-url"),
+        (["--redis-url", "redis://127.0.0.1:1/0", "--advertise", "9000"], "give HOST:PORT"),
+    ],
+)
+def test_advertise_is_refused_without_what_it_needs(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "roomcast", "serve", "--port", "0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 3,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "ROOMCAST_REDIS_URL"},
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
