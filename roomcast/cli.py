@@ -332,6 +332,12 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             _run(io, args.host, args.port, secret if random_secret else None, listen)
         )
     except OSError as error:
+        if args.advertise:
+            from roomcast.cluster.registry import RegistryError
+
+            if isinstance(error, RegistryError):
+                logger.error("%s", error)
+                return 1
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return status

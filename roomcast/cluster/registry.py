@@ -22,7 +22,15 @@ import time
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-__all__ = ["KEY_PREFIX", "TTL", "Membership", "cluster_prefix", "new_node_id", "owner_of"]
+__all__ = [
+    "KEY_PREFIX",
+    "TTL",
+    "Membership",
+    "RegistryError",
+    "cluster_prefix",
+    "new_node_id",
+    "owner_of",
+]
 
 logger = logging.getLogger("roomcast.cluster")
 
@@ -37,6 +45,10 @@ MAX_WORKERS = len(_ALPHABET)
 _RANDOM_LENGTH = 24  # the engine's random part: 18 bytes in URL-safe base64
 _MAX_CACHED = 10_000
 _ERRORS = (redis_errors.RedisError, OSError, asyncio.TimeoutError)
+
+
+class RegistryError(OSError):
+    """This server could not register in the cluster registry (Redis) when it started."""
 
 
 def new_node_id() -> str:
@@ -82,11 +94,11 @@ class Membership:
         return KEY_PREFIX + self.node_id
 
     async def start(self) -> None:
-        """Register (:class:`OSError` if Redis cannot be reached) and keep the entry fresh."""
+        """Register (:class:`RegistryError` if Redis cannot be reached), keep the entry fresh."""
         try:
             await self._redis.set(self.key, self.address, px=int(TTL * 1000))
         except _ERRORS as exc:
-            raise OSError(f"cannot register in the cluster registry (Redis): {exc}") from exc
+            raise RegistryError(f"cannot join the cluster: Redis is unreachable: {exc}") from exc
         self._heartbeat = asyncio.get_running_loop().create_task(self._refresh())
 
     async def _refresh(self) -> None:

@@ -529,3 +529,19 @@ def test_advertise_is_refused_without_what_it_needs(args: list[str], message: st
     )
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_a_server_that_cannot_reach_redis_does_not_join() -> None:
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    argv = ["serve", "--port", "0", "--redis-url", unreachable]
+    done = subprocess.run(
+        [sys.executable, "-m", "roomcast", *argv, "--advertise", f"127.0.0.1:{free_port()}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 3,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot join the cluster: Redis is unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
