@@ -34,7 +34,7 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/activate
 install: $(RUN_STAMP)
 install-test: $(TEST_STAMP)
 
-# Debian packages the test suite drives for real (Redis server, headless Chromium).
+# Debian packages the test suite drives for real (Redis server, HAProxy, headless Chromium).
 system-deps:
 	@bash scripts/system-deps.sh
 

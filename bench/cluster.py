@@ -12,7 +12,12 @@ A ``redis-server`` of its own is started on a free port. Nothing is pinned to a 
 workers must be free to use several), so on a small machine the load generator, the workers and
 Redis share the cores: read the figures with the CPU count printed next to them.
 
-Usage: ``python -m bench.cluster [--clients 1000] [--runs 3] [--quick]``
+Then long-polling through a load balancer before three servers (``bench/polling_lb.py``):
+``--advertise`` forwarding behind plain round-robin against HAProxy's sticky cookie, and the
+extra latency of one forwarded hop.
+
+Usage: ``python -m bench.cluster [--clients 1000] [--runs 3] [--quick] [--smoke]
+[--only fanout|polling]``
 """
 
 from __future__ import annotations
@@ -122,18 +127,37 @@ def run_once(config: str, redis_url: str, clients: int, seconds: float) -> dict[
         stop(server, timeout=20)
 
 
+def polling(redis_url: str, args: argparse.Namespace) -> None:
+    """The load balancer part: prints and writes ``cluster-polling.md``."""
+    from bench import polling_lb
+
+    clients, seconds, trips = (4, 1.0, 3) if args.smoke else (32, 5.0 if not args.quick else 2.0, 5)
+    results = polling_lb.run(redis_url, clients, seconds, trips)
+    text = polling_lb.markdown(results, clients)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "cluster-polling.md").write_text(text + "\n")
+    (args.out / "cluster-polling.json").write_text(json.dumps(results))
+    print(text, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
     parser.add_argument("--clients", type=int, default=1000, help="receivers (%(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="runs per config (%(default)s)")
     parser.add_argument("--quick", action="store_true", help="2 s runs, 300 receivers")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: does it run")
+    parser.add_argument("--only", choices=["fanout", "polling"], help="one part only")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     clients, seconds = (300, 2.0) if args.quick else (args.clients, 5.0)
+    if args.smoke:
+        clients, seconds, args.runs = 50, 1.0, 1
     redis_proc, redis_url = start_redis()
     samples: dict[str, list[dict[str, Any]]] = {}
     try:
-        for run in range(args.runs):
+        if args.only != "fanout":
+            polling(redis_url, args)
+        for run in range(args.runs if args.only != "polling" else 0):
             for config in CONFIGS:
                 print(f"run {run + 1} · {config}", end=" ", flush=True)
                 try:
@@ -147,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         redis_proc.terminate()
         redis_proc.wait()
+    if args.only == "polling":
+        return 0
     lines = [
         f"Fan-out to {clients} clients in one room, {os.cpu_count()} CPU cores shared by the "
         "load generator, the server processes and Redis (medians).",

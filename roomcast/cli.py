@@ -132,6 +132,15 @@ def _parser() -> argparse.ArgumentParser:
         "or --redis-streams-url (%(default)s)",
     )
     serve.add_argument(
+        "--advertise",
+        metavar="HOST:PORT",
+        help="join the cluster of the servers sharing --redis-url: they reach this one at "
+        "HOST:PORT (worker i of --workers at PORT+i, listened on here), and requests of a "
+        "long-polling session owned by another server are forwarded to it, so a load "
+        "balancer needs no sticky sessions",
+    )
+    serve.add_argument("--node-id", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--ssl-certfile", metavar="PEM", help="serve https:// and wss:// with this certificate"
     )
     serve.add_argument(
@@ -348,6 +357,8 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         )
     if args.ssl_keyfile and not args.ssl_certfile:
         parser.error("--ssl-keyfile needs --ssl-certfile")
+    if args.advertise:
+        _check_advertise(parser, args)
     listen: dict[str, Any] = {"forwarded_allow_ips": args.forwarded_allow_ips}
     if args.ssl_certfile:
         from roomcast.engine.listener import tls_context
@@ -393,7 +404,7 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         io.set_adapter(redis_adapter(url))
     starts: list[Callable[[], None]] = []
     try:
-        if args.worker_index is not None:
+        if args.worker_index is not None or args.advertise:
             _attach_worker(io, args)
         if args.admin:
             starts.append(_admin(parser, io, args))
@@ -411,6 +422,12 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             _run(io, args.host, args.port, secret if random_secret else None, listen, starts)
         )
     except OSError as error:
+        if args.advertise:
+            from roomcast.cluster.registry import RegistryError
+
+            if isinstance(error, RegistryError):
+                logger.error("%s", error)
+                return 1
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, error.strerror or error)
         return 1
     return status
@@ -473,6 +490,10 @@ def _supervise(args: argparse.Namespace) -> int:
     ):
         if value:
             common += [flag, value]
+    if args.advertise:
+        from roomcast.cluster.registry import new_node_id
+
+        common += ["--advertise", args.advertise, f"--node-id={new_node_id()}"]
     if not args.require_expiry:
         common.append("--no-require-expiry")
     for origin in args.cors_origins or ():
@@ -500,18 +521,64 @@ def _supervise(args: argparse.Namespace) -> int:
         reserved.close()
 
 
+def _check_advertise(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from roomcast.cluster.registry import MAX_WORKERS
+
+    host, _, port = args.advertise.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 - args.workers:
+        parser.error(f"--advertise {args.advertise!r}: give HOST:PORT, e.g. 10.0.0.5:9000")
+    if not args.redis_url:
+        parser.error(
+            f"--advertise needs --redis-url (or ${REDIS_ENV}): the servers find each other "
+            "through Redis"
+        )
+    if args.workers > MAX_WORKERS:
+        parser.error(f"--advertise allows at most {MAX_WORKERS} --workers")
+
+
 def _attach_worker(io: Server, args: argparse.Namespace) -> None:
-    """Serve ``io`` as worker ``args.worker_index``: on the shared port, forwarding the requests
-    of other workers' sessions to them."""
-    from roomcast.cluster.forward import ForwardingListener, reuse_port_socket
+    """Serve ``io`` as worker ``args.worker_index`` (on the shared port, forwarding the requests
+    of other workers' sessions to them) and/or as a node of the ``--advertise`` cluster
+    (forwarding those of other servers' sessions to them)."""
+    from roomcast.cluster.forward import ForwardingListener, SidRouting, reuse_port_socket
     from roomcast.cluster.workers import socket_path
 
-    index, directory = args.worker_index, args.worker_dir
-    if directory is None:
+    index, directory = args.worker_index or 0, args.worker_dir
+    if args.worker_index is not None and directory is None:
         raise OSError("--worker-index needs --worker-dir")
-    peers = [socket_path(directory, i) for i in range(args.workers) if i != index]
+    paths = [socket_path(directory, i) for i in range(args.workers)] if directory else []
+    peers = [path for i, path in enumerate(paths) if i != index]
     sock = reuse_port_socket(args.host, args.port)
-    io.attach(ForwardingListener(sock, socket_path(directory, index), peers))
+    own_path = paths[index] if paths else None
+    if not args.advertise:
+        plain = ForwardingListener(sock, own_path, peers)
+        plain.take_routes(io.listener)  # the app's pages (the chat's)
+        io.attach(plain)
+        return
+    import socket
+
+    from roomcast.cluster.registry import Membership, new_node_id
+
+    node_id = args.node_id or new_node_id()
+    membership = Membership(args.redis_url, node_id, args.advertise)
+    host, _, port = args.advertise.rpartition(":")
+    try:
+        cluster_sock = socket.create_server((host.strip("[]"), int(port) + index))
+    except OSError:
+        sock.close()
+        raise
+    routing = SidRouting(node_id, index, paths, membership.lookup)
+    listener = ForwardingListener(
+        sock,
+        own_path,
+        peers,
+        routing=routing,
+        cluster_sock=cluster_sock,
+        on_start=membership.start,
+        on_close=membership.close,
+    )
+    listener.take_routes(io.listener)
+    io.attach(listener)
 
 
 def _log_connections(io: Server) -> None:

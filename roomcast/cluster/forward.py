@@ -15,6 +15,16 @@ A relayed POST takes a longer way back than the GET answer it may cause (an ack)
 is on the owner. So the owner keeps the session's GET answers until the relaying worker, having
 written the POST's answer, says so on the same unix connection: answers leave in the order a
 single process writes them.
+
+Across hosts (``roomcast serve --advertise HOST:PORT``) the same relay runs over TCP: every
+sid names its owner (node id and worker index, see :mod:`roomcast.cluster.registry`), so the
+owner's address is known without probing, and each worker also listens on its cluster port
+(``PORT + worker index``) for the other servers. Connections between servers are kept alive
+and reused (one HTTP exchange at a time each): a relayed request costs one round trip, not a
+new connection. Relays are bounded: a connect timeout, an answer timeout (longer than a
+long-polling GET may wait), and at most :data:`MAX_IN_FLIGHT` relays at once (more get 503).
+An owner that cannot be reached or does not know the session means the session is gone: the
+request gets the engine's own "Session ID unknown" answer, and the client reconnects.
 """
 
 from __future__ import annotations
@@ -25,13 +35,24 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from ssl import SSLContext
 
 from ..engine.http import HttpProtocol, Request, Response
 from ..engine.listener import Listener
+from ..engine.polling import PollingTransport
 
-__all__ = ["FORWARDED_HEADER", "ForwardingListener", "reuse_port_socket"]
+__all__ = [
+    "FORWARDED_HEADER",
+    "Address",
+    "ForwardStats",
+    "ForwardingListener",
+    "Lookup",
+    "SidRouting",
+    "reuse_port_socket",
+]
 
 logger = logging.getLogger("roomcast.cluster")
 
@@ -50,6 +71,75 @@ _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "date"}
 )
 _MAX_OWNERS = 100_000
+CONNECT_TIMEOUT = 3.0
+"""Seconds to connect to another server (or worker) at most."""
+ANSWER_MARGIN = 10.0
+"""Seconds an answer may take beyond the engine's ping interval + ping timeout (a long-polling
+GET waits for at most about the ping interval)."""
+MAX_IN_FLIGHT = 10_000
+"""Relays under way at once, at most, per process (one more gets 503 Service Unavailable)."""
+MAX_IDLE = 32
+"""Idle kept-alive connections kept per server or worker."""
+IDLE_REUSE = 2.0
+"""Seconds an idle connection is reused for (the owner closes it after 5 s idle)."""
+
+Address = str | tuple[str, int]
+"""A unix socket path (a worker on this host) or ``(host, port)`` (another server)."""
+Lookup = Callable[[str], Awaitable[str | None]]
+"""``await lookup(node_id)``: the ``"host:port"`` a node advertises, or ``None``."""
+
+
+@dataclass
+class ForwardStats:
+    """What this process relayed to other processes since it started."""
+
+    requests: int = 0
+    """Polling requests relayed and answered by their owner."""
+    upgrades: int = 0
+    """WebSocket upgrades piped to their owner."""
+    gone: int = 0
+    """Requests whose owner could not be reached or did not know the session."""
+    refused: int = 0
+    """Requests refused with 503 (:data:`MAX_IN_FLIGHT` relays were under way)."""
+    seconds: float = 0.0
+    """Total time of the relayed exchanges (a long-polling GET's wait included)."""
+    reused: int = 0
+    """Relays that reused a kept-alive connection."""
+
+
+class SidRouting:
+    """Reads a sid's owner from the sid: node ``node_id``'s worker ``worker`` makes sids with
+    :attr:`prefix`; ``workers`` are the unix sockets of this node's workers (by index, empty for
+    a single process); ``lookup`` finds another node's address."""
+
+    def __init__(self, node_id: str, worker: int, workers: Sequence[str], lookup: Lookup) -> None:
+        from .registry import cluster_prefix
+
+        self.node_id = node_id
+        self.worker = worker
+        self.workers = list(workers)
+        self.lookup = lookup
+        self.prefix = cluster_prefix(node_id, worker)
+
+    async def owner(self, sid: str) -> Address | None:
+        """Where the owner of ``sid`` listens; ``None`` if that is here or nowhere."""
+        from .registry import owner_of
+
+        named = owner_of(sid)
+        if named is None:
+            return None
+        node, worker = named
+        if node == self.node_id:
+            if worker == self.worker or worker >= len(self.workers):
+                return None
+            return self.workers[worker]
+        address = await self.lookup(node)
+        if address is None:
+            return None
+        host, _, port = address.rpartition(":")
+        if not port.isdigit():
+            return None
+        return (host.strip("[]"), int(port) + worker)
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -72,19 +162,46 @@ class ForwardingListener(Listener):
     """A :class:`Listener` that forwards requests of sessions it does not own to the workers
     listening on the unix sockets ``peers`` (see the module docstring)."""
 
-    def __init__(self, sock: socket.socket, own_path: str, peers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        own_path: str | None,
+        peers: Sequence[str],
+        *,
+        routing: SidRouting | None = None,
+        cluster_sock: socket.socket | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
         self.sock = sock
         """The bound TCP socket served (see :func:`reuse_port_socket`)."""
         self.own_path = own_path
         self.peers = list(peers)
-        self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self.routing = routing
+        """With ``--advertise``: sids name their owner (else the ``peers`` are asked in turn)."""
+        self.cluster_sock = cluster_sock
+        """The bound TCP socket the other servers of the cluster send requests to."""
+        self.stats = ForwardStats()
+        self.connect_timeout = CONNECT_TIMEOUT
+        """Seconds to connect to the owner, at most (and to get its upgrade answer)."""
+        self.answer_margin = ANSWER_MARGIN
+        """Seconds an answer may take beyond the engine's ping interval + ping timeout."""
+        self.max_in_flight = MAX_IN_FLIGHT
+        """Relays under way at once, at most (one more gets 503)."""
+        self._on_start = on_start
+        self._on_close = on_close
+        self._idle: dict[Address, list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]]
+        self._idle = {}
+        self._owners: collections.OrderedDict[str, Address] = collections.OrderedDict()
         self._holds: dict[str, collections.deque[_Hold]] = {}
         """Per sid, the holds of the POSTs relayed to us whose answers are not yet out."""
         self._tasks: set[asyncio.Future[None]] = set()
         """The relays under way."""
         self.forwarded = 0
         """Requests of other workers' sessions forwarded to them (for metrics)."""
+        self._relayed_gets: dict[str, asyncio.Future[Response]] = {}
+        """Per sid, the engine's pending GET that another server relayed to us."""
 
     async def start(
         self,
@@ -95,17 +212,66 @@ class ForwardingListener(Listener):
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
     ) -> None:
-        """Serve on :attr:`sock` (with ``ssl``, TLS; the other arguments are ignored: they
-        describe that socket) and on the unix socket ``own_path``."""
+        """Call ``on_start``, then serve on :attr:`sock` (with ``ssl``, TLS; the other arguments
+        are ignored: they describe that socket), on the unix socket ``own_path`` and on
+        :attr:`cluster_sock`."""
+        if self._on_start is not None:  # e.g. join the cluster's registry
+            await self._on_start()
         await super().start(sock=self.sock, ssl=ssl)
-        await self.start_unix(self.own_path)
+        loop = asyncio.get_running_loop()
+        # the unix socket and the cluster port are where relayed requests come from: the
+        # headers marking them are believed there only (they are removed on the public port)
+        trusted = super()._make_protocol
+        if self.own_path is not None:
+            self._unix_servers.append(await loop.create_unix_server(trusted, self.own_path))
+        if self.cluster_sock is not None:
+            server = await loop.create_server(trusted, sock=self.cluster_sock)
+            self._unix_servers.append(server)  # closed with the others
+        if self.routing is not None:
+            for _, engine in self.engines:
+                engine.sid_prefix = self.routing.prefix
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Leave the cluster (``on_close``), then close as a :class:`Listener` does."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()
+        for idle in self._idle.values():
+            for _, writer, _ in idle:
+                writer.close()
+        self._idle.clear()
+        s = self.stats
+        if s.requests or s.upgrades or s.gone or s.refused:
+            logger.info(
+                "forwarded %d requests (%.1f ms mean), %d upgrades; %d to gone sessions, "
+                "%d refused",
+                s.requests,
+                1000 * s.seconds / max(s.requests, 1),
+                s.upgrades,
+                s.gone,
+                s.refused,
+            )
+        await super().close(timeout)
+
+    def _make_protocol(self, secure: bool = False) -> HttpProtocol:
+        """A connection to the public port: requests there cannot pass for relayed ones."""
+        protocol = super()._make_protocol(secure)
+        protocol._router = _Public(self)  # the same router, the headers checked first
+        return protocol
+
+    def take_routes(self, other: Listener) -> None:
+        """Serve the plain HTTP routes added to ``other`` too (e.g. an app's pages, added to
+        the server's own listener before this one replaces it)."""
+        self._routes.update(other._routes)
 
     # routing
 
     def _foreign_sid(self, request: Request) -> str | None:
         """The sid of a request to forward: one this process does not have."""
         sid = request.query.get("sid")
-        if not sid or not self.peers or FORWARDED_HEADER in request.headers:
+        if not sid or FORWARDED_HEADER in request.headers:
+            return None
+        if not self.peers and self.routing is None:
             return None
         engine = self._engine_for(request.url)
         if engine is None or sid in engine.sessions:
@@ -117,11 +283,19 @@ class ForwardingListener(Listener):
         if sid is None:
             if FORWARDED_HEADER in request.headers:
                 return self._relayed(request)
+            if request.method == "GET" and self._relayed_gets:
+                self._forget_relayed_get(request)
             return super().handle(request)
+        if len(self._tasks) >= self.max_in_flight:
+            self.stats.refused += 1
+            return Response(503, [("Content-Type", "text/plain")], b"Busy", close=True)
         answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._forward(sid, request, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # the client gone (its connection closed, the answer cancelled): the relay goes too,
+        # so the owner sees its request end as it would have seen the client's
+        answer.add_done_callback(lambda done: task.cancel() if done.cancelled() else None)
         return answer
 
     # the owner's side of a relayed POST
@@ -140,21 +314,78 @@ class ForwardingListener(Listener):
             holds = self._holds.get(sid)
             if holds:
                 holds[0].release()
-            return Response(204, [], close=True)
+            return Response(204, [])
         engine = self._engine_for(request.url)
         session = engine.sessions.get(sid) if engine is not None else None
         if request.method == "POST" and session is not None:
             holds = self._holds.setdefault(sid, collections.deque())
             holds.append(_Hold(sid, session.hold_polling_answers(), self._holds))
-        return super().handle(request)
+        if request.method != "GET" or session is None:
+            return super().handle(request)
+        self._forget_relayed_get(request)
+        result = super().handle(request)
+        if not isinstance(result, asyncio.Future) or result.done():
+            return result
+        return self._track_relayed_get(sid, result)
 
-    def _candidates(self, sid: str) -> list[str]:
+    # a relayed GET whose relay breaks (a server between the client and us died)
+
+    def _track_relayed_get(
+        self, sid: str, pending: asyncio.Future[Response]
+    ) -> asyncio.Future[Response]:
+        """The answer to give the relaying server for the engine's pending GET ``pending``: if
+        that connection is lost first, the GET is forgotten but the session lives on (the
+        client's GET failed with the server between; a load balancer may send it again)."""
+        self._relayed_gets[sid] = pending
+        proxy: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+
+        def answered(done: asyncio.Future[Response]) -> None:
+            if self._relayed_gets.get(sid) is done:
+                del self._relayed_gets[sid]
+            if proxy.done():
+                return
+            if done.cancelled():
+                proxy.cancel()
+            elif (exc := done.exception()) is not None:
+                proxy.set_exception(exc)
+            else:
+                proxy.set_result(done.result())
+
+        def lost(done: asyncio.Future[Response]) -> None:
+            if done.cancelled() and not pending.done():
+                self._forget(sid, pending)
+
+        pending.add_done_callback(answered)
+        proxy.add_done_callback(lost)
+        return proxy
+
+    def _forget_relayed_get(self, request: Request) -> None:
+        """A GET for a session whose relayed GET still waits: that one's way is broken (a
+        client has one GET at a time), and it must not make this one an overlap."""
+        sid = request.query.get("sid", "")
+        pending = self._relayed_gets.get(sid)
+        if pending is not None:
+            logger.info("session %s: GET again before its relayed GET ended: forgotten", sid)
+            self._forget(sid, pending)
+
+    def _forget(self, sid: str, pending: asyncio.Future[Response]) -> None:
+        if self._relayed_gets.get(sid) is pending:
+            del self._relayed_gets[sid]
+        for _, engine in self.engines:
+            session = engine.sessions.get(sid)
+            if session is not None and isinstance(session.transport, PollingTransport):
+                session.transport.forget_get(pending)
+
+    async def _candidates(self, sid: str) -> list[Address]:
+        if self.routing is not None:
+            address = await self.routing.owner(sid)
+            return [] if address is None else [address]
         owner = self._owners.get(sid)
         if owner is None:
-            return self.peers
+            return list[Address](self.peers)
         return [owner, *(p for p in self.peers if p != owner)]
 
-    def _remember(self, sid: str, peer: str) -> None:
+    def _remember(self, sid: str, peer: Address) -> None:
         self._owners[sid] = peer
         self._owners.move_to_end(sid)
         if len(self._owners) > _MAX_OWNERS:
@@ -167,6 +398,7 @@ class ForwardingListener(Listener):
         try:
             response = await self._relay(sid, request, answer)
             if response is None:  # nobody has it: the engine's own answer
+                self.stats.gone += 1
                 self._owners.pop(sid, None)
                 result = super().handle(request)
                 response = await result if isinstance(result, Awaitable) else result
@@ -182,35 +414,89 @@ class ForwardingListener(Listener):
         self, sid: str, request: Request, answer: asyncio.Future[Response]
     ) -> Response | None:
         raw = _serialize_request(request)
-        for peer in self._candidates(sid):
+        engine = self._engine_for(request.url)
+        answer_timeout = self.answer_margin + (
+            engine.options.ping_interval + engine.options.ping_timeout if engine else 60.0
+        )
+        for peer in await self._candidates(sid):
+            started = time.monotonic()
             try:
-                reader, writer = await asyncio.open_unix_connection(peer)
-            except OSError as exc:
-                logger.warning("cannot reach worker %s: %s", peer, exc)
+                reader, writer, response = await self._exchange(peer, raw, answer_timeout)
+            except (TimeoutError, OSError) as exc:
+                logger.warning("cannot relay to %s: %s", _name(peer), exc or "timeout")
                 continue
-            try:
-                try:
-                    writer.write(raw)
-                    response = await _read_response(reader, peer)
-                except OSError as exc:
-                    logger.warning("worker %s failed: %s", peer, exc)
-                    continue
-                if _unknown_sid(response):
-                    continue
+            if _unknown_sid(response):
+                self._park(peer, reader, writer, response)
+                continue
+            self.stats.requests += 1
+            self.stats.seconds += time.monotonic() - started
+            if self.routing is None:
                 self._remember(sid, peer)
-                if request.method == "POST":
-                    if not answer.done():
-                        answer.set_result(response)
-                    # One turn of the loop: the client's connection writes the answer first
-                    # (answer's callbacks are due before this task's next step).
-                    await asyncio.sleep(0)
-                    with contextlib.suppress(OSError):
-                        writer.write(_release_request(request))
-                        await reader.read()
+            if request.method != "POST":
+                self._park(peer, reader, writer, response)
                 return response
-            finally:
+            if not answer.done():
+                answer.set_result(response)
+            # One turn of the loop: the client's connection writes the answer first
+            # (answer's callbacks are due before this task's next step).
+            await asyncio.sleep(0)
+            try:
+                writer.write(_release_request(request))
+                released = await asyncio.wait_for(
+                    _read_response(reader, peer), self.connect_timeout
+                )
+            except (TimeoutError, OSError):
                 writer.close()
+            else:
+                self._park(peer, reader, writer, released)
+            return response
         return None
+
+    async def _exchange(
+        self, peer: Address, raw: bytes, timeout: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Response]:
+        """Send ``raw`` to ``peer`` on an idle kept-alive connection if there is one (again on
+        a new one if the owner had just closed it), and read the answer."""
+        idle = self._idle.get(peer)
+        now = time.monotonic()
+        while idle:
+            reader, writer, since = idle.pop()
+            if now - since > IDLE_REUSE or reader.at_eof() or writer.is_closing():
+                writer.close()
+                continue
+            writer.write(raw)
+            try:
+                response = await asyncio.wait_for(_read_response(reader, peer), timeout)
+            except _Closed:  # closed by the owner before it read the request
+                writer.close()
+                break
+            except BaseException:
+                writer.close()
+                raise
+            self.stats.reused += 1
+            return reader, writer, response
+        reader, writer = await asyncio.wait_for(_connect(peer), self.connect_timeout)
+        try:
+            writer.write(raw)
+            response = await asyncio.wait_for(_read_response(reader, peer), timeout)
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer, response
+
+    def _park(
+        self,
+        peer: Address,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        response: Response,
+    ) -> None:
+        """Keep a connection whose exchange is over for the next relay to ``peer``."""
+        idle = self._idle.setdefault(peer, [])
+        if response.close or len(idle) >= MAX_IDLE or writer.is_closing():
+            writer.close()
+            return
+        idle.append((reader, writer, time.monotonic()))
 
     def handle_upgrade(
         self, request: Request, connection: HttpProtocol
@@ -227,16 +513,28 @@ class ForwardingListener(Listener):
     ) -> Response | None:
         loop = asyncio.get_running_loop()
         failure = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        for peer in self._candidates(sid):
+        for peer in await self._candidates(sid):
             try:
-                upstream_transport, upstream = await loop.create_unix_connection(_Upstream, peer)
-            except OSError as exc:
-                logger.warning("cannot reach worker %s: %s", peer, exc)
+                if isinstance(peer, str):
+                    connecting = loop.create_unix_connection(_Upstream, peer)
+                else:
+                    connecting = loop.create_connection(_Upstream, *peer)
+                upstream_transport, upstream = await asyncio.wait_for(
+                    connecting, self.connect_timeout
+                )
+            except (TimeoutError, OSError) as exc:
+                logger.warning("cannot reach %s: %s", _name(peer), exc or "timeout")
                 continue
             upstream_transport.write(raw)
-            head = await upstream.head
+            try:
+                head = await asyncio.wait_for(upstream.head, self.connect_timeout)
+            except TimeoutError:
+                upstream_transport.close()
+                continue
             if head.startswith(b"HTTP/1.1 101"):
-                self._remember(sid, peer)
+                self.stats.upgrades += 1
+                if self.routing is None:
+                    self._remember(sid, peer)
                 _splice(client, upstream_transport, upstream, head)
                 return None
             failure = head
@@ -247,11 +545,44 @@ class ForwardingListener(Listener):
         return None
 
 
+class _Public:
+    """The router of the public port: the listener, without the relay's own headers."""
+
+    __slots__ = ("_listener",)
+
+    def __init__(self, listener: ForwardingListener) -> None:
+        self._listener = listener
+
+    def body_limit(self, path: str) -> int:
+        return self._listener.body_limit(path)
+
+    def body_timeout(self, path: str) -> float | None:
+        return self._listener.body_timeout(path)
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        _strip(request)
+        return self._listener.handle(request)
+
+    def handle_upgrade(
+        self, request: Request, connection: HttpProtocol
+    ) -> Response | Awaitable[Response | None] | None:
+        _strip(request)
+        return self._listener.handle_upgrade(request, connection)
+
+
+def _strip(request: Request) -> None:
+    headers = request.headers
+    if FORWARDED_HEADER in headers or RELEASE_HEADER in headers:
+        headers.pop(FORWARDED_HEADER, None)
+        headers.pop(RELEASE_HEADER, None)
+
+
 # one HTTP exchange over a unix socket
 
 
 def _serialize_request(request: Request) -> bytes:
-    """The request for the owner: a POST keeps the connection open for :func:`_release_request`."""
+    """The request for the owner (kept alive: a POST's connection then carries
+    :func:`_release_request`, and any connection is reused once its exchange is over)."""
     lines = [f"{request.method} {request.url} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in request.headers.items() if k not in _HOP_HEADERS]
     body = request.body
@@ -259,8 +590,6 @@ def _serialize_request(request: Request) -> bytes:
         body = b""
         lines.append(f"{ABORTED_HEADER}: {'timeout' if request.timed_out else 'size'}")
     lines += [f"content-length: {len(body)}", f"{FORWARDED_HEADER}: 1"]
-    if request.method != "POST":
-        lines.append("connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -268,7 +597,7 @@ def _release_request(request: Request) -> bytes:
     """Tells the owner that the answer to the relayed POST ``request`` is out."""
     return (
         f"POST {request.url} HTTP/1.1\r\n{FORWARDED_HEADER}: 1\r\n{RELEASE_HEADER}: 1\r\n"
-        "content-length: 0\r\nconnection: close\r\n\r\n"
+        "content-length: 0\r\n\r\n"
     ).encode("latin-1")
 
 
@@ -306,31 +635,51 @@ def _mark_forwarded(raw: bytes) -> bytes:
     return raw[:line_end] + header + raw[line_end:]
 
 
-async def _read_response(reader: asyncio.StreamReader, path: str) -> Response:
-    """One response from a worker (it always sends ``Content-Length``)."""
+class _Closed(OSError):
+    """The connection was closed before any byte of the answer."""
+
+
+async def _connect(peer: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if isinstance(peer, str):
+        return await asyncio.open_unix_connection(peer)
+    return await asyncio.open_connection(*peer)
+
+
+def _name(peer: Address) -> str:
+    return peer if isinstance(peer, str) else f"{peer[0]}:{peer[1]}"
+
+
+async def _read_response(reader: asyncio.StreamReader, peer: Address) -> Response:
+    """One response from a worker or server (it always sends ``Content-Length``)."""
+    path = _name(peer)
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        raise OSError(f"no answer from worker {path}") from exc
+        if not exc.partial:
+            raise _Closed(f"no answer from {path}") from exc
+        raise OSError(f"no answer from {path}") from exc
     lines = head[:-4].decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split(" ", 2)[1])
     except (IndexError, ValueError):
-        raise OSError(f"bad answer from worker {path}: {lines[0]!r}") from None
+        raise OSError(f"bad answer from {path}: {lines[0]!r}") from None
     headers = []
     length = 0
+    close = False
     for line in lines[1:]:
         name, _, value = line.partition(":")
         name, value = name.strip(), value.strip()
         if name.lower() == "content-length":
             length = int(value) if value.isdigit() else 0
+        elif name.lower() == "connection":
+            close = value.lower() == "close"
         if name.lower() not in _HOP_HEADERS:
             headers.append((name, value))
     try:
         body = await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:
-        raise OSError(f"answer from worker {path} cut short") from exc
-    return Response(status, headers, body)
+        raise OSError(f"answer from {path} cut short") from exc
+    return Response(status, headers, body, close)
 
 
 def _unknown_sid(response: Response) -> bool:

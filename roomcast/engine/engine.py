@@ -108,6 +108,9 @@ class Engine:
         self.options = options
         self.sessions: dict[str, Session] = {}
         """Open sessions by sid."""
+        self.sid_prefix = ""
+        """Put before the random part of every new sid (a cluster names the owning server with
+        it, see :mod:`roomcast.cluster.forward`); the random part keeps its 144 bits."""
         self.on_connection: Callable[[Session], Any] | None = None
         """Called with each new session, once its open packet is queued."""
         self._handlers: dict[str, list[Callable[..., Any]]] = {
@@ -335,7 +338,7 @@ class Engine:
         self, request: Request, transport: PollingTransport | WebSocketTransport
     ) -> Session:
         # 144 random bits, 24 URL-safe characters (Node's base64id has 120 bits, 20 characters)
-        sid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
+        sid = self.sid_prefix + base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
         session = Session(sid, request, transport, self.options, self._session_closed, self._budget)
         self.sessions[sid] = session
         self.handshakes += 1

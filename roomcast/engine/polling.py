@@ -90,6 +90,15 @@ class PollingTransport:
             self.session.poll_waiting()
         return future
 
+    def forget_get(self, future: asyncio.Future[Response]) -> None:
+        """Stop waiting on the GET ``future`` (from :meth:`on_request`) without ending the
+        session, unlike a GET whose connection closes: what it would have carried goes to the
+        next GET. For a GET relayed by another server whose connection to us is lost (the
+        client's own GET may still come again, by another way)."""
+        if self._get is future:
+            self._get = None
+            future.cancel()
+
     def _on_get_done(self, future: asyncio.Future[Response]) -> None:
         if future.cancelled() and self._get is future:
             self._get = None

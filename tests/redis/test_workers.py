@@ -283,3 +283,39 @@ async def test_a_late_post_body_relayed_to_the_owner_closes_the_session_unread(
     finally:
         await relay.listener.close()
         await owner.listener.close()
+
+
+async def test_the_chat_page_is_served_by_workers(redis_server: RedisServer, port: int) -> None:
+    """The chat's pages are routes of the app's listener: the workers' listeners serve them."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "roomcast",
+        "serve",
+        "--jwt-secret",
+        "a-secret-for-the-workers-test-" + "x" * 20,
+        "--workers",
+        "2",
+        "--redis-url",
+        redis_server.url,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), WAIT)).decode()
+        assert line.startswith("roomcast listening on")
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            for _ in range(4):  # new connections: both workers answer some
+                page = await http.get(f"http://127.0.0.1:{port}/", headers={"connection": "close"})
+                assert page.status_code == 200 and "<html" in page.text.lower()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

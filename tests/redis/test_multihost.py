@@ -1,0 +1,547 @@
+"""``roomcast serve --advertise``: three servers behind HAProxy in round-robin without affinity.
+
+Every request (not only every connection) may reach any server; a polling session's requests
+that reach another server are forwarded to its owner, named in the sid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio
+
+from roomcast.cluster.forward import FORWARDED_HEADER
+from roomcast.cluster.registry import KEY_PREFIX, TTL
+from tests.chat.test_browser import Browser, browser, connect_and_join, expect, open_page
+from tests.chat.tokens import SECRET, user_token
+from tests.conftest import ROOT, free_port
+from tests.socketio.conftest import NodeClient, NodeDriver, PyClient, SioClient
+from tests.waiting import until_async
+
+from .conftest import WAIT, NodeServer, RedisServer
+
+__all__ = ["browser"]  # the fixture
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+APP = ("tests.redis.worker_app:io",)
+
+
+@dataclass
+class Node:
+    port: int
+    cluster_port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    pid: int = 0
+
+
+@dataclass
+class Cluster:
+    url: str
+    stats_url: str
+    nodes: list[Node] = field(default_factory=list)
+
+    async def backend_stats(self) -> dict[str, dict[str, str]]:
+        """HAProxy's counters of each server (by name s0, s1, s2)."""
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            text = (await http.get(self.stats_url)).text
+        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+        return {
+            row["svname"]: row
+            for row in rows
+            if row["pxname"] == "servers" and row["svname"] != "BACKEND"
+        }
+
+
+def _free_ports(count: int) -> int:
+    """A port P with P..P+count-1 all free now (the cluster ports of ``count`` workers)."""
+    for _ in range(100):
+        first = free_port()
+        socks = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", first + offset))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+def _haproxy_config(port: int, stats_port: int, nodes: list[Node]) -> str:
+    servers = "\n".join(
+        f"    server s{i} 127.0.0.1:{node.port} check inter 200ms fall 1 rise 1"
+        for i, node in enumerate(nodes)
+    )
+    return f"""
+global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 60s
+    retries 10
+    option redispatch 1
+frontend front
+    bind 127.0.0.1:{port}
+    default_backend servers
+frontend stats
+    bind 127.0.0.1:{stats_port}
+    stats enable
+    stats uri /stats
+backend servers
+    balance roundrobin
+    retry-on conn-failure empty-response
+    http-request disable-l7-retry if METH_POST
+{servers}
+"""
+
+
+def _start_node(node: Node, redis_url: str, workers: int, app: Sequence[str] = APP) -> None:
+    node.process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "roomcast",
+            "serve",
+            *app,
+            "--port",
+            str(node.port),
+            "--redis-url",
+            redis_url,
+            "--advertise",
+            f"127.0.0.1:{node.cluster_port}",
+            "--log-level",
+            "info",
+            *(["--workers", str(workers)] if workers > 1 else []),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=node.log.open("wb"),
+        cwd=ROOT,
+    )
+    node.pid = node.process.pid
+
+
+@pytest.fixture
+async def cluster(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Three ``roomcast serve --advertise`` servers and HAProxy in round-robin before them."""
+    async with _cluster(redis_server, tmp_path, 1) as made:
+        yield made
+
+
+@pytest.fixture
+async def cluster_of_workers(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The same with ``--workers 2`` on each server (two hosts of two workers, and a third)."""
+    async with _cluster(redis_server, tmp_path, 2) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def _cluster(
+    redis_server: RedisServer, tmp_path: Path, workers: int, app: Sequence[str] = APP
+) -> AsyncIterator[Cluster]:
+    port, stats_port = free_port(), free_port()
+    result = Cluster(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats;csv")
+    result.nodes = [
+        Node(free_port(), _free_ports(workers), tmp_path / f"s{i}.log") for i in range(3)
+    ]
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(_haproxy_config(port, stats_port, result.nodes))
+    haproxy = None
+    try:
+        for node in result.nodes:
+            _start_node(node, redis_server.url, workers, app)
+        for node in result.nodes:
+            assert node.process is not None and node.process.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
+            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+        haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
+
+        async def all_up() -> bool:
+            try:
+                stats = await result.backend_stats()
+            except httpx.HTTPError:
+                return False
+            return len(stats) == 3 and all(row["status"] == "UP" for row in stats.values())
+
+        await until_async(all_up, bool)
+        yield result
+    finally:
+        if haproxy is not None:
+            haproxy.terminate()
+            haproxy.wait(WAIT)
+        for node in result.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        for node in result.nodes:
+            if node.process is not None:
+                try:
+                    node.process.wait(WAIT)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+
+
+async def _connect_all(cluster: Cluster, clients: list[SioClient]) -> dict[int, list[SioClient]]:
+    """Connect every client through the load balancer, join room r; the clients by server pid."""
+    by_pid: dict[int, list[SioClient]] = {}
+    for client in clients:
+        await client.connect(cluster.url)
+        pid = (await client.next_event("hello"))[0]
+        by_pid.setdefault(pid, []).append(client)
+        assert await client.call("join", "r") == ["joined"]
+    return by_pid
+
+
+async def _broadcast_reaches(clients: list[SioClient], sender: SioClient, text: str) -> None:
+    assert await sender.call("shout", "r", text) == ["sent"]
+    for client in clients:
+        assert await client.next_event("news") == [text]
+
+
+async def _still_working(clients: list[SioClient], text: str) -> list[SioClient]:
+    """Broadcast ``text`` from the first client still connected: the clients that get it;
+    each of the others must have been disconnected by a transport error."""
+    sender = next(c for c in clients if not c.disconnected.done())
+    assert await sender.call("shout", "r", text) == ["sent"]
+    working = []
+    for client in clients:
+        news = asyncio.ensure_future(client.next_event("news"))
+        await asyncio.wait([news, client.disconnected], return_when="FIRST_COMPLETED")
+        if news.done():
+            assert news.result() == [text]
+            working.append(client)
+        else:
+            news.cancel()
+            assert client.disconnected.result() in ("transport error", "transport close")
+    return working
+
+
+def _like(client: SioClient, driver: NodeDriver) -> SioClient:
+    """A new client of the same library and transports."""
+    transports = list(client.transports)  # type: ignore[attr-defined]
+    if isinstance(client, NodeClient):
+        return NodeClient(driver, transports)
+    return PyClient(transports)
+
+
+def _kinds(driver: NodeDriver) -> list[SioClient]:
+    """Node polling-only, Node polling then WebSocket, python-socketio both ways: 3 of each."""
+    made: list[SioClient] = []
+    for _ in range(3):
+        made.append(NodeClient(driver, ["polling"]))
+        made.append(NodeClient(driver, ["polling", "websocket"]))
+        made.append(PyClient(["polling"]))
+        made.append(PyClient(["polling", "websocket"]))
+    return made
+
+
+@pytest.fixture
+async def node_driver(node: str) -> AsyncIterator[NodeDriver]:
+    driver = await NodeDriver.start(node)
+    try:
+        yield driver
+    finally:
+        await driver.close()
+
+
+async def test_every_client_works_through_round_robin_without_affinity(
+    cluster: Cluster, node_driver: NodeDriver
+) -> None:
+    clients = _kinds(node_driver)
+    try:
+        by_pid = await _connect_all(cluster, clients)
+        assert len(by_pid) >= 2  # sessions owned by several servers
+        assert await clients[0].call("count", "r") == [len(clients)]
+        for round_ in range(5):  # many polling requests, each to the next server
+            await _broadcast_reaches(clients, clients[round_], f"news {round_}")
+        for client in clients:
+            assert not client.disconnected.done(), await client.disconnected
+        stats = await cluster.backend_stats()
+        assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats  # no unknown sid
+        assert all(int(row["hrsp_2xx"]) > 20 for row in stats.values()), stats
+    finally:
+        for client in clients:
+            if not client.disconnected.done():
+                await client.disconnect()
+    for node in cluster.nodes:  # stopped: each says what it forwarded
+        assert node.process is not None
+        node.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(node.process.wait, WAIT) == 0
+    logs = [node.log.read_text() for node in cluster.nodes]
+    assert all("forwarded " in log for log in logs), logs
+    assert not any("Traceback" in log for log in logs), logs
+
+
+async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
+    cluster: Cluster, node_driver: NodeDriver
+) -> None:
+    clients = _kinds(node_driver)
+    later: list[SioClient] = []
+    try:
+        by_pid = await _connect_all(cluster, clients)
+
+        def polling_only(node: Node) -> int:
+            return sum(c.transports == ["polling"] for c in by_pid.get(node.pid, []))
+
+        # the survivor: a server with polling-only clients (the load balancer chose who got what)
+        stopped, killed, alive = sorted(cluster.nodes, key=polling_only)
+        assert stopped.process is not None and killed.process is not None
+        stopped.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(stopped.process.wait, WAIT) == 0
+        killed.process.kill()
+        await asyncio.to_thread(killed.process.wait, WAIT)
+        for client in by_pid.get(stopped.pid, []) + by_pid.get(killed.pid, []):
+            await asyncio.wait_for(asyncio.shield(client.disconnected), WAIT)
+        # The survivor's clients keep working, but for those whose WebSocket was piped, or
+        # whose long-polling request was relayed, through a dead server at that moment (the
+        # load balancer chose it): that connection died with it, as would any through a dead
+        # proxy, and the client sees a transport error (then reconnects, below).
+        # A long-polling GET relayed through a dead server is sent again by HAProxy (retry-on
+        # empty-response) and the owner takes it: polling-only clients all keep working.
+        survivors = await _still_working(by_pid[alive.pid], "still here")
+        polling = [c for c in by_pid[alive.pid] if c.transports == ["polling"]]
+        assert polling and all(c in survivors for c in polling)
+        # the others connect again through the load balancer: all to the survivor
+        gone = [c for c in clients if c not in survivors]
+        later = [_like(c, node_driver) for c in gone]
+        again = await _connect_all(cluster, later)
+        assert set(again) == {alive.pid}
+        everyone = await _still_working(survivors + later, "welcome back")
+        assert all(c in everyone for c in later)
+    finally:
+        for client in clients + later:
+            if not client.disconnected.done():
+                await client.disconnect()
+    assert "Traceback" not in alive.log.read_text()
+
+
+def test_haproxy_is_installed() -> None:
+    assert os.access(HAPROXY, os.X_OK), "scripts/system-deps.sh installs haproxy"
+
+
+async def test_servers_with_workers_form_one_cluster(
+    cluster_of_workers: Cluster, node_driver: NodeDriver
+) -> None:
+    clients = _kinds(node_driver)
+    try:
+        by_pid = await _connect_all(cluster_of_workers, clients)
+        assert len(by_pid) >= 3  # worker processes of several servers own sessions
+        for round_ in range(3):
+            await _broadcast_reaches(clients, clients[round_], f"news {round_}")
+        for client in clients:
+            assert not client.disconnected.done(), await client.disconnected
+        stats = await cluster_of_workers.backend_stats()
+        assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats
+    finally:
+        for client in clients:
+            if not client.disconnected.done():
+                await client.disconnect()
+
+
+@pytest.fixture
+async def pair(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[list[Node]]:
+    """Two ``--advertise`` servers, no load balancer: the tests choose where requests go."""
+    nodes = [Node(free_port(), free_port(), tmp_path / f"p{i}.log") for i in range(2)]
+    try:
+        for node in nodes:
+            _start_node(node, redis_server.url, 1)
+        for node in nodes:
+            assert node.process is not None and node.process.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
+            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.process is not None:
+                try:
+                    node.process.wait(WAIT)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+
+
+def _url(node: Node, sid: str | None = None) -> str:
+    url = f"http://127.0.0.1:{node.port}/socket.io/?EIO=4&transport=polling"
+    return url if sid is None else f"{url}&sid={sid}"
+
+
+async def _open(http: httpx.AsyncClient, node: Node) -> str:
+    answer = await http.get(_url(node))
+    return str(json.loads(answer.text[1:])["sid"])
+
+
+def _unknown_sid(answer: httpx.Response) -> bool:
+    return answer.status_code == 400 and answer.json() == {
+        "code": 1,
+        "message": "Session ID unknown",
+    }
+
+
+async def test_sids_name_the_server_that_made_them(pair: list[Node]) -> None:
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        first = [await _open(http, pair[0]) for _ in range(3)]
+        second = await _open(http, pair[1])
+    assert all(len(sid) == 33 for sid in [*first, second])  # 9 naming the owner, 24 random
+    assert len({sid[:9] for sid in first}) == 1
+    assert second[:9] != first[0][:9]
+    assert len({sid[9:] for sid in first}) == 3
+
+
+async def test_a_session_of_a_killed_server_is_unknown_elsewhere(pair: list[Node]) -> None:
+    owner, other = pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        assert (await http.post(_url(other, sid), content="40")).text == "ok"  # relayed
+        assert owner.process is not None
+        owner.process.kill()
+        await asyncio.to_thread(owner.process.wait, WAIT)
+        assert _unknown_sid(await http.get(_url(other, sid)))
+        assert _unknown_sid(await http.post(_url(other, sid), content="3"))
+        # a sid naming a server the registry never knew, and a plain 24-character one
+        assert _unknown_sid(await http.get(_url(other, "zzzzzzzzA" + "x" * 24)))
+        assert _unknown_sid(await http.get(_url(other, "x" * 24)))
+    assert "Traceback" not in other.log.read_text()
+
+
+async def test_a_node_server_shares_rooms_with_the_cluster_through_redis(
+    cluster: Cluster, node_driver: NodeDriver, node: str, redis_server: RedisServer
+) -> None:
+    """Node's socket.io cannot take part in the forwarding (its clients connect to it
+    directly: it would need sticky sessions behind the load balancer), but its Redis adapter
+    shares rooms with the cluster both ways."""
+    node_server = await NodeServer.start(node, redis_server.url)
+    theirs = NodeClient(node_driver, ["websocket"])
+    ours = [PyClient(["polling"]), NodeClient(node_driver, ["polling"])]
+    try:
+        await theirs.connect(node_server.url)
+        assert await theirs.call("join", "r") == ["joined"]
+        await _connect_all(cluster, ours)
+        await _broadcast_reaches([*ours, theirs], ours[0], "from roomcast")
+        await node_server.command("emit", room="r", event="news", args=["from node"])
+        for client in ours:
+            assert await client.next_event("news") == ["from node"]
+    finally:
+        for client in [*ours, theirs]:
+            if not client.disconnected.done():
+                await client.disconnect()
+        await node_server.close()
+
+
+async def test_the_chat_page_through_round_robin(
+    redis_server: RedisServer, tmp_path: Path, browser: Browser
+) -> None:
+    """Two browsers chat through HAProxy before three chat servers (the page's client polls,
+    then upgrades; every request may reach any server)."""
+    async with _cluster(redis_server, tmp_path, 1, ("--jwt-secret", SECRET)) as chat:
+        errors: list[str] = []
+        ann = await open_page(browser, chat.url + "/", errors)
+        await connect_and_join(ann, "Ann", user_token("1", "Ann"))
+        bob = await open_page(browser, f"{chat.url}/#token={user_token('2', 'Bob')}", errors)
+        await connect_and_join(bob, "Bob")
+        for turn in range(3):
+            await ann.fill("#message", f"Hi Bob {turn}")
+            await ann.press("#message", "Enter")
+            await bob.fill("#message", f"Hi Ann {turn}")
+            await bob.press("#message", "Enter")
+        await expect(bob.locator("li.theirs")).to_have_text([f"Ann: Hi Bob {t}" for t in range(3)])
+        await expect(ann.locator("li.theirs")).to_have_text([f"Bob: Hi Ann {t}" for t in range(3)])
+        assert errors == []
+        stats = await chat.backend_stats()
+        assert all(row["hrsp_4xx"] == "0" for row in stats.values()), stats
+
+
+async def test_the_public_port_does_not_believe_the_relay_headers(pair: list[Node]) -> None:
+    """A client cannot pass its request for a relayed one (served as is where it lands):
+    only the cluster ports and the workers' unix sockets believe that header."""
+    owner, other = pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        faked = {FORWARDED_HEADER: "1"}
+        answer = await http.post(_url(other, sid), content="40", headers=faked)
+        assert answer.text == "ok"  # relayed to the owner all the same
+        received = ""
+        while "40{" not in received:
+            answer = await http.get(_url(other, sid), headers=faked)
+            assert answer.status_code == 200, answer.text
+            received += answer.text
+
+
+async def test_a_server_is_in_the_registry_while_it_runs(
+    pair: list[Node], redis_server: RedisServer
+) -> None:
+    owner, _ = pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        node_id = (await _open(http, owner))[:8]
+    registry = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        key = KEY_PREFIX + node_id
+        assert await registry.get(key) == f"127.0.0.1:{owner.cluster_port}".encode()
+        assert 0 < await registry.pttl(key) <= TTL * 1000  # gone after a crash
+        assert owner.process is not None
+        owner.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(owner.process.wait, WAIT) == 0
+        assert await registry.get(key) is None  # deleted on the way out
+    finally:
+        await registry.aclose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--advertise", "127.0.0.1:9000"], "--advertise needs --redis-url"),
+        (["--redis-url", "redis://127.0.0.1:1/0", "--advertise", "9000"], "give HOST:PORT"),
+    ],
+)
+def test_advertise_is_refused_without_what_it_needs(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "roomcast", "serve", "--port", "0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 3,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "ROOMCAST_REDIS_URL"},
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_a_server_that_cannot_reach_redis_does_not_join() -> None:
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    argv = ["serve", "--port", "0", "--redis-url", unreachable]
+    done = subprocess.run(
+        [sys.executable, "-m", "roomcast", *argv, "--advertise", f"127.0.0.1:{free_port()}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 3,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot join the cluster: Redis is unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
