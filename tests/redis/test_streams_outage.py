@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from roomcast.rooms.redis_streams import redis_streams_adapter
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from tests.socketio.conftest import PyClient, url_of
 
@@ -23,12 +24,18 @@ async def test_outage_keeps_local_delivery_in_order_and_the_stream_resumes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="roomcast.redis")
-    a = setup_app(Server(adapter=redis_streams_adapter(own_redis.url)), "a")
-    b = setup_app(Server(adapter=redis_streams_adapter(own_redis.url)), "b")
+    recovery = RecoveryOptions(max_disconnection_duration=60.0)
+    a = setup_app(
+        Server(adapter=redis_streams_adapter(own_redis.url), connection_state_recovery=recovery),
+        "a",
+    )
+    b = setup_app(
+        Server(adapter=redis_streams_adapter(own_redis.url), connection_state_recovery=recovery),
+        "b",
+    )
     clients: list[PyClient] = []
     try:
         for io in (a, b):
-            io.sockets.recovery_window = 60.0
             await io.listen("127.0.0.1", 0)
         await wait_servers(own_redis.url, "socket.io#/#", 2)
         for io in (a, b):
