@@ -691,6 +691,9 @@ class RedisStreamsAdapter(MemoryAdapter):
         session = decode_session(raw)
         if session is None:
             return None
+        # taken: if the socket is back on this server, its session is live again, no longer
+        # kept for a later recovery (else it would not be written while it is connected)
+        self._persisted.discard(session.sid)
         rooms = session.rooms
         missed: list[list[Any]] = []
         for _ in range(RESTORE_MAX_READS):

@@ -222,6 +222,55 @@ async def test_a_client_of_a_killed_roomcast_server_recovers_on_another(
             await app.proc.wait()
 
 
+async def test_a_recovered_socket_gets_what_was_broadcast_during_its_middleware(
+    cluster: Cluster, redis_server: RedisServer
+) -> None:
+    c = cluster
+    m = recovering(redis_server.url, c.names, skip_middlewares=False)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def gate(socket: Any) -> None:
+        if socket.recovered:
+            entered.set()
+            await release.wait()
+
+    m.use(gate)
+    try:
+        await m.listen("127.0.0.1", 0)
+        await wait_servers(redis_server.url, c.names.channel, 4)
+        client, pid, offset = await c.joined_client("a")
+        sid = client.sid
+        assert sid is not None
+        await client.close_transport()
+        await until(lambda: sid not in c.a.sockets.sockets)
+        ids = await broadcast_meanwhile(c, sid, offset)
+
+        await c.driver.command("reconnect", name=client.name, url=url_of(m))
+        await asyncio.wait_for(entered.wait(), WAIT)
+        c.b.to("r").emit("during-middleware")
+        (during,) = await until_async(lambda: c.entries_after(ids[-1]), lambda ids: len(ids) == 1)
+        release.set()
+        connect = await asyncio.wait_for(client.connects.get(), WAIT)
+        assert connect["sid"] == sid and connect["recovered"] is True
+        m_ids = [*ids, during]
+        events = [await asyncio.wait_for(client.events.get(), WAIT) for _ in range(5)]
+        assert [args[-1] for _, args in events] == [
+            i for i in m_ids if i in {a[-1] for _, a in events}
+        ]
+        assert sorted(event for event, _ in events) == sorted(
+            ["from-b", "from-node", "to-its-own-room", "from-a-to-all", "during-middleware"]
+        )
+        assert events[-1][0] == "during-middleware"
+        m.to("r").emit("new")
+        assert (await asyncio.wait_for(client.events.get(), WAIT))[0] == "new"
+        assert client.events.empty()
+        (socket,) = m.sockets.sockets.values()
+        assert socket.rooms == {sid, "r"} and socket.data == {"server": "a"}
+        await assert_live_session(c, pid, sid, {"server": "a"})
+    finally:
+        await m.close()
+
+
 async def test_a_socket_recovers_again_after_recovering(cluster: Cluster) -> None:
     """a -> b -> node -> a: each server gives the session back and keeps it for the next drop."""
     c = cluster
