@@ -35,6 +35,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio import connection as redis_connection
 
 from ..protocol.socketio import Packet, PacketType
 from ..protocol.socketio import encode_packet as encode_sio_packet
@@ -150,7 +151,11 @@ class StreamsLink:
         self.max_len = max_len
         self.read_count = read_count
         self.block_ms = max(1, round(block_time * 1000))
-        timeout = self.redis.client.connection_pool.connection_kwargs.get("socket_timeout")
+        kwargs = self.redis.client.connection_pool.connection_kwargs
+        # a client made without one (from a URL) has the connection's default: 5 s in redis-py 8
+        timeout = kwargs.get(
+            "socket_timeout", getattr(redis_connection, "DEFAULT_SOCKET_TIMEOUT", None)
+        )
         if isinstance(timeout, int | float) and timeout > 0:  # a read must not time out
             self.block_ms = max(1, min(self.block_ms, round(timeout * 500)))
         self.adapters: dict[str, RedisStreamsAdapter] = {}

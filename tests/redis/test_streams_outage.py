@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from roomcast.rooms.redis_streams import redis_streams_adapter
+from roomcast.rooms.redis_streams import StreamsLink, redis_streams_adapter
 from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from tests.socketio.conftest import PyClient, url_of
@@ -70,3 +70,19 @@ async def test_outage_keeps_local_delivery_in_order_and_the_stream_resumes(
                 await client.disconnect()
         await a.close()
         await b.close()
+
+
+async def test_a_url_clients_stream_reads_block_less_than_its_socket_timeout(
+    redis_server: RedisServer,
+) -> None:
+    """A client made from a URL has redis-py's default socket timeout (5 s in redis-py 8): a
+    read blocking as long would time out each time the stream is quiet that long (a warning
+    and a reconnection every 5 s)."""
+    link = StreamsLink(redis_server.url)
+    try:
+        pool = link.redis.client.connection_pool
+        timeout = pool.connection_class(**pool.connection_kwargs).socket_timeout
+        if timeout is not None:
+            assert link.block_ms < timeout * 1000
+    finally:
+        await link.redis.close()
