@@ -51,12 +51,21 @@ class Cluster:
         return [entry_id.decode() for entry_id, _ in entries]
 
     async def joined_client(self, server: str) -> tuple[NodeClient, str, str]:
-        """A client on ``server`` in room "r" that got a broadcast: (client, pid, offset)."""
+        """A client on ``server`` in room "r" that got a broadcast, then an event emitted to its
+        socket: (client, pid, offset). The socket's own emit carries an offset of the stream
+        too (the one the client will recover from)."""
         client = NodeClient(self.driver, ["websocket"])
         await client.connect(self.url(server))
         assert await client.call("join", "r") == ["joined"]
         self.b.to("r").emit("first")
-        (offset,) = await client.next_event("first")
+        (first,) = await client.next_event("first")
+        if server == "node":
+            await self.node.command("remote", sid=client.sid, action="emit", event="direct")
+        else:
+            io: Server = getattr(self, server)
+            io.sockets.sockets[str(client.sid)].emit("direct")
+        (offset,) = await client.next_event("direct")
+        assert await self.entries_after(first) == [offset]
         state = await self.driver.command("state", name=client.name)
         assert state["offset"] == offset and state["pid"]
         return client, state["pid"], offset
