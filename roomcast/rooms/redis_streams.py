@@ -681,8 +681,9 @@ class RedisStreamsAdapter(MemoryAdapter):
 
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session stored under ``pid`` (taken: a session is restored once) with the
-        broadcasts of the stream after ``offset`` that would have reached it; None if the session
-        or the offset is unknown (expired, or trimmed from the stream)."""
+        broadcasts of the stream after ``offset`` that would have reached it, but volatile ones
+        (as the memory adapter; Node's streams adapter replays those); None if the session or
+        the offset is unknown (expired, or trimmed from the stream)."""
         if not is_offset(offset):
             return None
         stream = self.link.stream_name
@@ -717,7 +718,7 @@ class RedisStreamsAdapter(MemoryAdapter):
                 packet, opts = decoded[3].get("packet"), decode_opts(decoded[3].get("opts"))
                 if not isinstance(packet, dict) or not isinstance(packet.get("data"), list):
                     continue
-                if reaches(rooms, opts):
+                if reaches(rooms, opts) and not opts.flags.volatile:  # as in memory; Node differs
                     missed.append([*packet["data"], offset])
         return RestoredSession(session.sid, session.pid, rooms, session.data, missed)
 
