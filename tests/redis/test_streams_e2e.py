@@ -312,3 +312,44 @@ async def test_a_socket_recovers_again_after_recovering(cluster: Cluster) -> Non
         offset = away
         assert client.events.empty()
     await assert_socket_on(c, "a", sid, {"server": "a"})
+
+
+@pytest.mark.parametrize("target", ["a", "b"])
+async def test_events_sent_while_the_client_comes_back_arrive_once_in_order(
+    cluster: Cluster, target: str
+) -> None:
+    """Server b emits a numbered event every millisecond or so while the client comes back (to
+    b itself, or to a): each arrives once, in order, whether the restore or the live stream
+    brings it. (A Node server is not held to it: its adapter can deliver an event both ways,
+    or neither, when it comes as the session is restored; seen here: 73, 73.)"""
+    c = cluster
+    client, _, _ = await c.joined_client("a")
+    sid = client.sid
+    await client.close_transport()
+    await until(lambda: sid not in c.a.sockets.sockets)
+    sent = 0
+    stop = asyncio.Event()
+
+    async def pump() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            c.b.to("r").emit("n", sent)
+            sent += 1
+            await asyncio.sleep(0.001)  # the pace of the emits, not a synchronisation
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        await until(lambda: sent >= 50)
+        connect = await c.reconnect(client, target)
+        assert connect["sid"] == sid and connect["recovered"] is True
+        mark = sent
+        await until(lambda: sent >= mark + 50)
+    finally:
+        stop.set()
+        await task
+    got: list[int] = []
+    while len(got) < sent:
+        event, args = await asyncio.wait_for(client.events.get(), WAIT)
+        assert event == "n"
+        got.append(args[0])
+        assert got == list(range(len(got))), got[-5:]
