@@ -299,9 +299,8 @@ async def test_a_socket_recovers_again_after_recovering(cluster: Cluster) -> Non
             io: Server = getattr(c, origin)
             await until(lambda io=io: sid not in io.sockets.sockets)  # type: ignore[misc]
         c.b.to("r").emit("away", origin)
-        # in the stream before the client is back (else it comes live, or, if the new server
-        # reads it between the restore and the socket's joining its rooms, not at all: a race
-        # Node's adapter has too)
+        # in the stream before the client is back: a Node server could otherwise send it
+        # twice or not at all (its adapter's race when an event comes during the restore)
         (away,) = await until_async(
             lambda since=offset: c.entries_after(since), lambda ids: len(ids) == 1
         )
