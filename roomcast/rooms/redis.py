@@ -222,8 +222,10 @@ class RedisAdapter(MemoryAdapter):
 
     def _on_broadcast(self, channel: str, message: bytes) -> None:
         room = channel[len(self.channels.broadcast) : -1]
-        if room and room not in self.registry.rooms:
-            return  # none of our sockets is in that room: don't even decode
+        if room and room not in self.registry.rooms and self.nsp.recovery_window is None:
+            # none of our sockets is in that room: don't even decode (with recovery on, keep
+            # it: a socket of that room that dropped may come back)
+            return
         if message.startswith(self._own_prefix):
             return  # our own broadcast, back from Redis
         decoded = decode_broadcast(message)

@@ -35,6 +35,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio import connection as redis_connection
 
 from ..protocol.socketio import Packet, PacketType
 from .adapter import (
@@ -149,7 +150,11 @@ class StreamsLink:
         self.max_len = max_len
         self.read_count = read_count
         self.block_ms = max(1, round(block_time * 1000))
-        timeout = self.redis.client.connection_pool.connection_kwargs.get("socket_timeout")
+        kwargs = self.redis.client.connection_pool.connection_kwargs
+        # a client made without one (from a URL) has the connection's default: 5 s in redis-py 8
+        timeout = kwargs.get(
+            "socket_timeout", getattr(redis_connection, "DEFAULT_SOCKET_TIMEOUT", None)
+        )
         if isinstance(timeout, int | float) and timeout > 0:  # a read must not time out
             self.block_ms = max(1, min(self.block_ms, round(timeout * 500)))
         self.adapters: dict[str, RedisStreamsAdapter] = {}
@@ -221,6 +226,10 @@ class StreamsLink:
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     self._dispatch(entry_id, fields)
+
+    def position(self) -> tuple[int, int] | None:
+        """The id of the last entry the reader handed over (None before it knows one)."""
+        return _entry_id(self._last_id)
 
     def _dispatch(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         nsp = fields.get(b"nsp")
@@ -299,6 +308,14 @@ class RedisStreamsAdapter(MemoryAdapter):
         self._ack_requests = {}
         self._started = False
         self._own_uid = self.uid.encode()
+        self._calls = 0
+        """Slots ever queued in ``_waiting`` (a broadcast's number: its slot's)."""
+        self._done = 0
+        """How many of those slots were delivered (in order)."""
+        self._late: dict[str, tuple[tuple[int, int], int]] = {}
+        """Sockets just restored, each with the stream's entry its restore ended at and the
+        number of this server's last broadcast before it: until the reader and this server's
+        local deliveries pass those, the socket gets what came after and nothing before."""
         # crash-proof sessions: sids whose rooms changed since the last write, what was written
         self._dirty: set[str] = set()
         self._flush_scheduled = False
@@ -379,6 +396,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             recipients = self.registry.select(opts.rooms, opts.except_)
             if self._waiting:  # behind the broadcasts waiting for their offsets
                 self._waiting.append([lambda: self._deliver(packet, opts, recipients)])
+                self._calls += 1  # a slot too: _done counts the slots
             else:
                 self._deliver(packet, opts, recipients)
             return
@@ -394,14 +412,18 @@ class RedisStreamsAdapter(MemoryAdapter):
 
         slot: list[Callable[[], None]] = []
         self._waiting.append(slot)
+        self._calls = number = self._calls + 1
 
         def deliver(entry_id: Any) -> None:
             if tag and entry_id is not None:
                 packet.data.append(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
-            slot.append(lambda: self._deliver(packet, opts, recipients))
+            slot.append(lambda: self._deliver_own(packet, opts, recipients, number, entry_id))
             waiting = self._waiting
             while waiting and waiting[0]:  # in the order of the calls
                 waiting.popleft()[0]()
+                self._done += 1
+            if self._late:
+                self._prune_late()
 
         self._append(MessageType.BROADCAST, data, deliver)
 
@@ -415,6 +437,40 @@ class RedisStreamsAdapter(MemoryAdapter):
             socket = sockets.get(sid)
             if socket is not None:
                 socket.deliver(packet, prepared, volatile)
+
+    def _deliver_own(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        recipients: Collection[str],
+        number: int,
+        entry_id: Any,
+    ) -> None:
+        """The local delivery of this server's broadcast ``number``. While sockets were just
+        restored: not to one whose restore gave it the entry already, and also to one restored
+        after the call (so not among its recipients) if the entry came after its restore."""
+        late = self._late
+        entry = _entry_id(entry_id) if late and entry_id is not None else None
+        if entry is None:
+            self._deliver(packet, opts, recipients)
+            return
+        chosen = [sid for sid in recipients if sid not in late or entry > late[sid][0]]
+        for sid, (end, last_call) in late.items():
+            if (
+                number <= last_call
+                and entry > end
+                and sid not in recipients
+                and reaches(list(self.registry.rooms_of(sid)), opts)
+            ):
+                chosen.append(sid)
+        self._deliver(packet, opts, chosen)
+
+    def _prune_late(self) -> None:
+        """Forget the restored sockets the reader and the local deliveries have passed."""
+        position = self.link.position()
+        for sid, (end, last_call) in list(self._late.items()):
+            if self._done >= last_call and (position is None or position >= end):
+                del self._late[sid]
 
     def broadcast_with_ack(
         self,
@@ -555,7 +611,20 @@ class RedisStreamsAdapter(MemoryAdapter):
             recovering = offset is not None and self.nsp.recovery_window is not None
             if recovering and _takes_offset(packet, opts):
                 packet.data.append(offset)
-            self._deliver(packet, opts, self.registry.select(opts.rooms, opts.except_))
+            recipients = self.registry.select(opts.rooms, opts.except_)
+            if self._late and offset is not None:
+                entry = _entry_id(offset)
+                late = self._late
+                # what a socket's restore gave it already does not come twice
+                recipients = [
+                    sid
+                    for sid in recipients
+                    if sid not in late or entry is None or entry > late[sid][0]
+                ]
+                self._deliver(packet, opts, recipients)
+                self._prune_late()
+                return
+            self._deliver(packet, opts, recipients)
         elif kind == MessageType.SOCKETS_JOIN:
             MemoryAdapter.add_sockets(
                 self, decode_opts(data.get("opts")), strings(data.get("rooms"))
@@ -675,8 +744,9 @@ class RedisStreamsAdapter(MemoryAdapter):
 
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session stored under ``pid`` (taken: a session is restored once) with the
-        broadcasts of the stream after ``offset`` that would have reached it; None if the session
-        or the offset is unknown (expired, or trimmed from the stream)."""
+        broadcasts of the stream after ``offset`` that would have reached it, but volatile ones
+        (as the memory adapter; Node's streams adapter replays those); None if the session or
+        the offset is unknown (expired, or trimmed from the stream)."""
         if not is_offset(offset):
             return None
         stream = self.link.stream_name
@@ -690,6 +760,9 @@ class RedisStreamsAdapter(MemoryAdapter):
         session = decode_session(raw)
         if session is None:
             return None
+        # taken: if the socket is back on this server, its session is live again, no longer
+        # kept for a later recovery (else it would not be written while it is connected)
+        self._persisted.discard(session.sid)
         rooms = session.rooms
         missed: list[list[Any]] = []
         for _ in range(RESTORE_MAX_READS):
@@ -697,7 +770,12 @@ class RedisStreamsAdapter(MemoryAdapter):
                 "XRANGE", stream, next_offset(offset), "+", "COUNT", RESTORE_BATCH
             )
             if not entries:
-                break
+                # the reader may have handed over entries after ``offset`` meanwhile: they
+                # went to the socket's rooms without it (it joins once this returns)
+                position, end = self.link.position(), _entry_id(offset)
+                if position is None or end is None or position <= end:
+                    break
+                continue
             for entry_id, fields in entries:
                 offset = entry_id.decode()
                 if fields.get(b"type") != b"3" or fields.get(b"nsp") != self.nsp.name.encode():
@@ -708,8 +786,12 @@ class RedisStreamsAdapter(MemoryAdapter):
                 packet, opts = decoded[3].get("packet"), decode_opts(decoded[3].get("opts"))
                 if not isinstance(packet, dict) or not isinstance(packet.get("data"), list):
                     continue
-                if reaches(rooms, opts):
+                if reaches(rooms, opts) and not opts.flags.volatile:  # as in memory; Node differs
                     missed.append([*packet["data"], offset])
+        end = _entry_id(offset)
+        if end is not None:
+            self._late[session.sid] = (end, self._calls)
+            self._prune_late()
         return RestoredSession(session.sid, session.pid, rooms, session.data, missed)
 
     # crash-proof sessions (beyond Node): connected sockets' sessions kept in Redis
@@ -725,6 +807,7 @@ class RedisStreamsAdapter(MemoryAdapter):
     def del_all(self, sid: str) -> None:
         super().del_all(sid)
         self._dirty.discard(sid)
+        self._late.pop(sid, None)
         live = self._live.pop(sid, None)
         persisted = sid in self._persisted
         self._persisted.discard(sid)
@@ -822,6 +905,15 @@ _RESPONSES = (
     MessageType.BROADCAST_CLIENT_COUNT,
     MessageType.BROADCAST_ACK,
 )
+
+
+def _entry_id(value: str | bytes) -> tuple[int, int] | None:
+    """A stream entry id as numbers, to compare (None if it is not one: ``$``)."""
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    if not (ms.isdigit() and seq.isdigit()):
+        return None
+    return int(ms), int(seq)
 
 
 def _takes_offset(packet: Packet, opts: BroadcastOptions) -> bool:

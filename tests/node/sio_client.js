@@ -19,7 +19,9 @@
 //   call {name, event, args, timeout?}  emit with an ack -> {args}  (error: {message} on timeout)
 //   disconnect {name}              socket.disconnect()
 //   close {name}                   close the socket's Engine.IO connection (transport close)
-//   reconnect {name}               socket.connect() again (after a close or a disconnect)
+//   reconnect {name, url?}         socket.connect() again (after a close or a disconnect), to
+//                                  `url` if given (another server: the Manager's uri changes)
+//   state {name}                   -> {sid, pid, offset} (the recovery state the client holds)
 //   transport {name}               -> the Engine.IO transport name
 //   exit                           close everything and exit
 "use strict";
@@ -156,8 +158,11 @@ async function handle(cmd) {
       socket.io.engine.close();
       return null;
     case "reconnect":
+      if (cmd.url) socket.io.uri = cmd.url;
       socket.connect();
       return null;
+    case "state":
+      return { sid: socket.id || null, pid: socket._pid || null, offset: socket._lastOffset || null };
     case "transport":
       return socket.io.engine.transport.name;
     case "exit":

@@ -1,34 +1,33 @@
 """A roomcast server with the Redis Streams adapter, run as a process of its own so a test can
 ``kill -9`` it. argv: REDIS_URL OPTIONS_JSON (``redis_streams_adapter`` keywords) RECOVERY_SECONDS.
 Prints ``{"port": n}`` once listening.
-
-Until the Socket.IO layer issues private ids, the middleware gives each socket one (the adapter
-keeps the session of a socket with a private id in Redis while it is connected).
+Connection state recovery is on (the Socket.IO layer gives each socket a private id, and the
+adapter keeps the sessions of connected sockets in Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sys
 
 from roomcast.rooms.redis_streams import redis_streams_adapter
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
 
 async def main() -> None:
     url, options, recovery = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
-    io = Server(adapter=redis_streams_adapter(url, **options))
-    io.sockets.recovery_window = recovery
+    io = Server(
+        adapter=redis_streams_adapter(url, **options),
+        connection_state_recovery=RecoveryOptions(max_disconnection_duration=recovery),
+    )
 
-    def issue_pid(socket: Socket) -> None:
-        if socket.pid is None:
-            socket.pid = secrets.token_hex(8)
+    def remember(socket: Socket) -> None:
         socket.data["server"] = "py-app"
 
-    io.use(issue_pid)
+    io.use(remember)
 
     @io.on("join")
     def join(socket: Socket, room: str) -> str:

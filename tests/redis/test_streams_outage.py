@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from roomcast.rooms.redis_streams import redis_streams_adapter
+from roomcast.rooms.redis_streams import StreamsLink, redis_streams_adapter
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from tests.socketio.conftest import PyClient, url_of
 
@@ -23,12 +24,18 @@ async def test_outage_keeps_local_delivery_in_order_and_the_stream_resumes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="roomcast.redis")
-    a = setup_app(Server(adapter=redis_streams_adapter(own_redis.url)), "a")
-    b = setup_app(Server(adapter=redis_streams_adapter(own_redis.url)), "b")
+    recovery = RecoveryOptions(max_disconnection_duration=60.0)
+    a = setup_app(
+        Server(adapter=redis_streams_adapter(own_redis.url), connection_state_recovery=recovery),
+        "a",
+    )
+    b = setup_app(
+        Server(adapter=redis_streams_adapter(own_redis.url), connection_state_recovery=recovery),
+        "b",
+    )
     clients: list[PyClient] = []
     try:
         for io in (a, b):
-            io.sockets.recovery_window = 60.0
             await io.listen("127.0.0.1", 0)
         await wait_servers(own_redis.url, "socket.io#/#", 2)
         for io in (a, b):
@@ -63,3 +70,19 @@ async def test_outage_keeps_local_delivery_in_order_and_the_stream_resumes(
                 await client.disconnect()
         await a.close()
         await b.close()
+
+
+async def test_a_url_clients_stream_reads_block_less_than_its_socket_timeout(
+    redis_server: RedisServer,
+) -> None:
+    """A client made from a URL has redis-py's default socket timeout (5 s in redis-py 8): a
+    read blocking as long would time out each time the stream is quiet that long (a warning
+    and a reconnection every 5 s)."""
+    link = StreamsLink(redis_server.url)
+    try:
+        pool = link.redis.client.connection_pool
+        timeout = pool.connection_class(**pool.connection_kwargs).socket_timeout
+        if timeout is not None:
+            assert link.block_ms < timeout * 1000
+    finally:
+        await link.redis.close()

@@ -4,9 +4,8 @@ either kind of server), one roomcast persists is recovered by a Node client on a
 (beyond Node) the session of a client connected to a roomcast server that is killed with
 SIGKILL is recovered on another server.
 
-The Socket.IO layer does not issue private ids yet, so these tests call the adapter's
-``persist_session`` / ``restore_session`` themselves, and the killed server's app gives its
-sockets private ids (tests/redis/streams_app.py).
+These tests call the adapter's ``persist_session`` / ``restore_session`` themselves where they
+pin the adapter's side; tests/redis/test_streams_e2e.py goes through the Socket.IO layer.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import redis.asyncio
 from roomcast.rooms.adapter import PersistedSession
 from roomcast.rooms.redis_streams import RedisStreamsAdapter, redis_streams_adapter
 from roomcast.rooms.redis_streams_messages import decode_session
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from tests.conftest import ROOT
 from tests.socketio.conftest import PyClient, url_of
@@ -33,6 +33,14 @@ from tests.waiting import until_async
 from .conftest import WAIT, Names, NodeStreamsServer, RedisServer, setup_app, until, wait_servers
 
 RECOVERY = 60.0
+
+
+def recovering_server(url: str, names: Names, window: float) -> Server:
+    """A roomcast Server with the streams adapter and connection state recovery on."""
+    return Server(
+        adapter=redis_streams_adapter(url, **names.python),
+        connection_state_recovery=RecoveryOptions(max_disconnection_duration=window),
+    )
 
 
 def adapter_of(io: Server) -> RedisStreamsAdapter:
@@ -71,8 +79,7 @@ async def setup(redis_server: RedisServer, node: str, names: Names) -> AsyncIter
     s = Setup()
     s.names = names
     s.node = await NodeStreamsServer.start(node, redis_server.url, recovery=RECOVERY, **names.node)
-    s.py = setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), "py")
-    s.py.sockets.recovery_window = RECOVERY
+    s.py = setup_app(recovering_server(redis_server.url, names, RECOVERY), "py")
     s.redis = redis.asyncio.Redis.from_url(redis_server.url)
     try:
         await s.py.listen("127.0.0.1", 0)
@@ -240,18 +247,17 @@ async def test_a_socket_that_leaves_for_good_leaves_no_session(
 async def test_live_session_follows_data_changes_and_expires_after_the_window(
     redis_server: RedisServer, names: Names
 ) -> None:
-    io = setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), "py")
-    io.sockets.recovery_window = 1.0  # refreshed every 0.5 s, kept 1.5 s after the last one
+    # refreshed every 0.5 s, kept 1.5 s after the last one
+    io = setup_app(recovering_server(redis_server.url, names, 1.0), "py")
     redis_client = redis.asyncio.Redis.from_url(redis_server.url)
     client = PyClient(["websocket"])
     try:
         await io.listen("127.0.0.1", 0)
-        io.use(lambda socket: setattr(socket, "pid", "live-pid"))
         await client.connect(url_of(io))
-        key = f"{names.key}:session:live-pid"
+        (socket,) = io.sockets.sockets.values()
+        key = f"{names.key}:session:{socket.pid}"
         raw = await until_async(lambda: redis_client.get(key), bool)
         assert (session := decode_session(raw)) is not None and session.data == {"server": "py"}
-        (socket,) = io.sockets.sockets.values()
         socket.data["score"] = 7  # no call: the next refresh writes it
         await until_async(
             lambda: redis_client.get(key),
@@ -268,15 +274,11 @@ async def test_live_session_follows_data_changes_and_expires_after_the_window(
 async def test_recoverable_broadcasts_carry_their_stream_offset_on_every_server(
     redis_server: RedisServer, names: Names
 ) -> None:
-    made = [
-        setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), n)
-        for n in ("a", "b")
-    ]
+    made = [setup_app(recovering_server(redis_server.url, names, RECOVERY), n) for n in "ab"]
     redis_client = redis.asyncio.Redis.from_url(redis_server.url)
     on_a, on_b = PyClient(["websocket"]), PyClient(["websocket"])
     try:
         for io in made:
-            io.sockets.recovery_window = RECOVERY
             await io.listen("127.0.0.1", 0)
         await wait_servers(redis_server.url, names.channel, 2)
         a, b = made
@@ -330,13 +332,11 @@ async def test_a_session_restored_elsewhere_is_left_alone_by_its_old_server(
     redis_server: RedisServer, names: Names
 ) -> None:
     made = [
-        setup_app(Server(adapter=redis_streams_adapter(redis_server.url, **names.python)), n)
-        for n in ("old", "new")
+        setup_app(recovering_server(redis_server.url, names, RECOVERY), n) for n in ("old", "new")
     ]
     redis_client = redis.asyncio.Redis.from_url(redis_server.url)
     client = PyClient(["websocket"])
     stream = setup_names_stream(names)
-    key = f"{names.key}:session:moving-pid"
 
     async def after_old_servers_commands(event: str) -> None:
         """Wait until the old server's commands so far ran (they run in order: its broadcast
@@ -349,11 +349,12 @@ async def test_a_session_restored_elsewhere_is_left_alone_by_its_old_server(
 
     try:
         for io in made:
-            io.sockets.recovery_window = RECOVERY
             await io.listen("127.0.0.1", 0)
         old, new = made
-        old.use(lambda socket: setattr(socket, "pid", "moving-pid"))
         await client.connect(url_of(old))
+        (socket,) = old.sockets.sockets.values()
+        assert socket.pid is not None
+        key = f"{names.key}:session:{socket.pid}"
         assert await client.call("join", "r") == ["joined"]
         old.to("r").emit("news")
         (offset,) = await client.next_event("news")
@@ -363,7 +364,7 @@ async def test_a_session_restored_elsewhere_is_left_alone_by_its_old_server(
         )
 
         # the client shows up on the new server (its old connection not yet seen as dead)
-        restored = await adapter_of(new).restore_session("moving-pid", offset)
+        restored = await adapter_of(new).restore_session(socket.pid, offset)
         assert restored is not None and "r" in restored.rooms
         await redis_client.set(key, b"the new server's")
 
