@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 
-from ..engine.http import HttpProtocol, Request, Response
+from ..engine.http import HttpProtocol, Request, Response, Router
 from ..engine.listener import Listener
 from ..engine.polling import PollingTransport
 
@@ -253,16 +253,9 @@ class ForwardingListener(Listener):
             )
         await super().close(timeout)
 
-    def _make_protocol(self, secure: bool = False) -> HttpProtocol:
+    def _make_protocol(self, secure: bool = False, router: Router | None = None) -> HttpProtocol:
         """A connection to the public port: requests there cannot pass for relayed ones."""
-        protocol = super()._make_protocol(secure)
-        protocol._router = _Public(self)  # the same router, the headers checked first
-        return protocol
-
-    def take_routes(self, other: Listener) -> None:
-        """Serve the plain HTTP routes added to ``other`` too (e.g. an app's pages, added to
-        the server's own listener before this one replaces it)."""
-        self._routes.update(other._routes)
+        return super()._make_protocol(secure, router or _Public(self))  # headers checked first
 
     # routing
 

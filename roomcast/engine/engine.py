@@ -369,7 +369,7 @@ class Engine:
     def _session_closed(self, session: Session) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
-        reason = session._close_reason
+        reason = session.close_reason
         self.closes[reason] = self.closes.get(reason, 0) + 1
         totals = self.closed_totals
         for name in COUNTERS:

@@ -11,7 +11,7 @@ from ssl import Purpose, SSLContext, create_default_context
 from types import TracebackType
 
 from .engine import Engine
-from .http import Handler, HttpProtocol, ProxyTrust, Request, Response
+from .http import Handler, HttpProtocol, ProxyTrust, Request, Response, Router
 
 __all__ = ["Listener", "tls_context"]
 
@@ -122,9 +122,17 @@ class Listener:
 
     # life cycle
 
-    def _make_protocol(self, secure: bool = False) -> HttpProtocol:
+    def take_routes(self, other: Listener) -> None:
+        """Serve the plain HTTP routes added to ``other`` too (e.g. an app's pages, added to
+        a server's own listener before another listener replaces it)."""
+        self._routes.update(other._routes)
+
+    def _make_protocol(self, secure: bool = False, router: Router | None = None) -> HttpProtocol:
+        """A connection's protocol, routed by this listener (or by ``router``: a subclass's
+        hook to put a filter in front of it)."""
         protocol = _TrackedHttpProtocol(
             self,
+            router or self,
             max_header_size=self._max_header_size,
             request_timeout=self._request_timeout,
             keep_alive_timeout=self._keep_alive_timeout,
@@ -215,9 +223,9 @@ class _TrackedHttpProtocol(HttpProtocol):
     __slots__ = ("_listener",)
 
     def __init__(
-        self, listener: Listener, **kwargs: float | int | bool | ProxyTrust | None
+        self, listener: Listener, router: Router, **kwargs: float | int | bool | ProxyTrust | None
     ) -> None:
-        super().__init__(listener, **kwargs)  # type: ignore[arg-type]
+        super().__init__(router, **kwargs)  # type: ignore[arg-type]
         self._listener = listener
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -172,6 +172,11 @@ class Session:
         return self.transport.name
 
     @property
+    def close_reason(self) -> str:
+        """Why the session closed (or will close): one of Node's reason strings."""
+        return self._close_reason
+
+    @property
     def closed(self) -> bool:
         """Whether the session is closing or closed: sends are dropped."""
         return self._state != _OPEN

@@ -143,7 +143,7 @@ class RoomcastCollector(Collector):
         yield from (sockets, rooms, connects, refusals, broadcasts, recipients, timeouts)
 
     def _cluster(self) -> Iterator[Metric]:
-        listener = self.io._listener
+        listener = self.io.active_listener
         forwards = _counter("roomcast_polling_forwards")
         forwards.add_metric([], _int(listener, "forwarded"))
         yield forwards

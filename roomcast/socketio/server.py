@@ -234,6 +234,12 @@ class Server(Broadcasts):
     # serving
 
     @property
+    def active_listener(self) -> Listener | None:
+        """The listener serving this server, or ``None`` if none was made yet (unlike
+        :attr:`listener`, never makes one)."""
+        return self._listener
+
+    @property
     def listener(self) -> Listener:
         """The HTTP listener serving this server (made on first use): add routes to it."""
         if self._listener is None:
