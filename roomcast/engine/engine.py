@@ -30,14 +30,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 from ..protocol.jsoncodec import dumps
-from .budget import WriteBudget
+from .budget import OpenWebSocket, WriteBudget
 from .cors import cors_headers, preflight
 from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
-from .session import Session
-from .websocket import WebSocketTransport, WriteBatch, open_websocket
+from .session import Session, Transport
+from .websocket import WriteBatch, open_websocket
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
 
@@ -107,8 +107,11 @@ class Engine:
             "message": [],
             "close": [],
         }
-        self._websockets: set[WebSocketTransport] = set()
+        self._websockets: set[OpenWebSocket] = set()
         self._budget = WriteBudget(options.max_write_buffer_total, self.sessions, self._websockets)
+        self.budget = self._budget
+        """The unsent bytes of all sessions (``max_write_buffer_total``); internal, for the
+        drivers' transports to count their buffers in."""
         # one flush per loop iteration for every WebSocket
         self._write_batch = WriteBatch(self._budget)
         self._closing = False
@@ -168,7 +171,8 @@ class Engine:
 
     # requests
 
-    def _cors(self, request: Request) -> Headers:
+    def cors_headers(self, request: Request) -> Headers:
+        """The CORS headers of an answer to ``request`` (none without the ``cors`` option)."""
         cors = self.options.cors
         return cors_headers(cors, request) if cors is not None else []
 
@@ -219,7 +223,7 @@ class Engine:
 
     def handle_http(self, request: Request) -> Response | Awaitable[Response]:
         """Serve a polling request (GET, POST) or a CORS preflight; internal, used by Listener."""
-        headers = self._cors(request)
+        headers = self.cors_headers(request)
         if self.options.cors is not None and request.method == "OPTIONS":
             return preflight(self.options.cors, request)
         refusal = self._verify(request, upgrade=False)
@@ -261,9 +265,7 @@ class Engine:
         self._connected(session)
         return response
 
-    def _new_session(
-        self, request: Request, transport: PollingTransport | WebSocketTransport
-    ) -> Session:
+    def _new_session(self, request: Request, transport: Transport) -> Session:
         # 144 random bits, 24 URL-safe characters (Node's base64id has 120 bits, 20 characters)
         sid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
         session = Session(sid, request, transport, self.options, self._session_closed, self._budget)
@@ -303,28 +305,54 @@ class Engine:
         self, request: Request, connection: HttpProtocol
     ) -> Response | Awaitable[Response | None] | None:
         """Serve a WebSocket upgrade request; internal, used by Listener."""
-        headers = self._cors(request)
+        decision = self.check_upgrade(request)
+        if inspect.isawaitable(decision):
+            return self._upgrade_later(decision, request, connection)
+        if decision is not None:
+            return decision
+        self._upgrade(request, connection)
+        return None
+
+    async def _upgrade_later(
+        self, decision: Awaitable[Response | None], request: Request, connection: HttpProtocol
+    ) -> Response | None:
+        refusal = await decision
+        if refusal is not None:
+            return refusal
+        self._upgrade(request, connection)
+        return None
+
+    def check_upgrade(self, request: Request) -> Response | Awaitable[Response | None] | None:
+        """Whether to accept a WebSocket upgrade request: ``None`` (accept) or the refusal to
+        answer with, now or later (``allow_request`` may be async). Internal, used by the
+        drivers (Listener, ``roomcast.asgi``); then :meth:`attach_websocket`."""
         refusal = self._verify(request, upgrade=True)
         if refusal is not None:
             return self._abort_upgrade(refusal)
         allowed = self._allow(request)
         if inspect.isawaitable(allowed):
-            return self._upgrade_later(allowed, request, connection, headers)
+            return self._check_upgrade_later(allowed, request)
         if allowed is not None:
             return self._abort_upgrade(allowed)
-        return self._upgrade(request, connection, headers)
+        return self._upgrade_refusal(request)
 
-    async def _upgrade_later(
-        self,
-        allowed: Awaitable[_Refusal | None],
-        request: Request,
-        connection: HttpProtocol,
-        headers: Headers,
+    async def _check_upgrade_later(
+        self, allowed: Awaitable[_Refusal | None], request: Request
     ) -> Response | None:
         refusal = await allowed
         if refusal is not None:
             return self._abort_upgrade(refusal)
-        return self._upgrade(request, connection, headers)
+        return self._upgrade_refusal(request)
+
+    def _upgrade_refusal(self, request: Request) -> Response | None:
+        sid = request.query.get("sid")
+        if not sid and request.query.get("EIO") != "4":
+            return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
+        if self._closing and not sid:
+            return Response(503, [], close=True)
+        if not sid and self._full():
+            return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
+        return None
 
     def _abort_upgrade(self, refusal: _Refusal) -> Response:
         """Node's ``abortUpgrade``: always 400, the message as a text/html body."""
@@ -347,18 +375,9 @@ class Engine:
             )
         return True
 
-    def _upgrade(
-        self, request: Request, connection: HttpProtocol, headers: Headers
-    ) -> Response | None:
-        sid = request.query.get("sid")
-        if not sid and request.query.get("EIO") != "4":
-            return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
-        if self._closing and not sid:
-            return Response(503, [], close=True)
-        if not sid and self._full():
-            return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
+    def _upgrade(self, request: Request, connection: HttpProtocol) -> None:
         if connection.transport is None or connection.transport.is_closing():
-            return None  # the client left while allow_request was running
+            return  # the client left while allow_request was running
         transport, raw = connection.detach()
         options = self.options
         ws = open_websocket(
@@ -366,18 +385,25 @@ class Engine:
             raw,
             max_payload=options.max_payload,
             compression=options.websocket_compression,
-            extra_headers=headers,
+            extra_headers=self.cors_headers(request),
             close_timeout=options.websocket_close_timeout,
             ping_interval=options.websocket_ping_interval,
             batch=self._write_batch,
         )
         if ws is None:
-            return None
+            return
+        ws.on_lost = self.websocket_lost
+        self.attach_websocket(request, ws)
+
+    def attach_websocket(self, request: Request, ws: OpenWebSocket) -> None:
+        """Give an accepted WebSocket its session: a new one, or the polling session it
+        upgrades (the probe); close it if neither is possible. Internal, used by the drivers;
+        the driver calls :meth:`websocket_lost` once the connection is gone."""
         self._websockets.add(ws)
-        ws.on_lost = self._websocket_lost
         if request.query.get("transport") != "websocket":
             ws.close()
-            return None
+            return
+        sid = request.query.get("sid")
         if sid:
             session = self.sessions.get(sid)
             if session is None or session.closed or session.upgrading or session.upgraded:
@@ -390,14 +416,14 @@ class Engine:
                 ws.session = session
                 session.begin_upgrade(ws)
                 ws.start()
-            return None
+            return
         session = self._new_session(request, ws)
         ws.session = session
         self._connected(session)
         ws.start()
-        return None
 
-    def _websocket_lost(self, ws: WebSocketTransport) -> None:
+    def websocket_lost(self, ws: OpenWebSocket) -> None:
+        """The connection of ``ws`` is gone; internal, called by the drivers."""
         self._websockets.discard(ws)
         self._check_idle()
 
@@ -431,7 +457,7 @@ class Engine:
         for session in list(self.sessions.values()):
             session.finish(SERVER_SHUTTING_DOWN, None)
         for ws in list(self._websockets):
-            ws.transport.abort()
+            ws.abort()
 
 
 def _refusal(result: bool | str | None) -> _Refusal | None:

@@ -6,7 +6,7 @@
 // Binary values travel as {"$bin": "<base64>"} in both directions.
 //
 // Commands:
-//   connect {name, url, nsp, auth?, query?, transports?, manager?}  -> {sid}  (error: {message, data})
+//   connect {name, url, nsp, auth?, query?, transports?, manager?, path?}  -> {sid}  (error: {message, data})
 //       with "manager", sockets sharing that name share one Engine.IO connection
 //   reply {name, event, value}     answer the server's acks for `event` with ...value
 //                                  (default: echo the event's arguments; null: never answer)
@@ -65,6 +65,7 @@ function connect(cmd) {
       transports: cmd.transports || ["polling", "websocket"],
       query: cmd.query || {},
     };
+    if (cmd.path) opts.path = cmd.path;
     let socket;
     if (cmd.manager) {
       let manager = managers.get(cmd.manager);
