@@ -13,6 +13,7 @@ import asyncio
 
 from ..engine.engine import Engine
 from ..engine.http import Response
+from ..engine.reasons import SERVER_SHUTTING_DOWN
 from .request import request_from_scope
 from .types import Receive, Scope, Send
 
@@ -78,9 +79,20 @@ async def serve_http(engine: Engine, scope: Scope, receive: Receive, send: Send)
     watch = asyncio.ensure_future(_wait_disconnect(receive))
     try:
         await asyncio.wait((answer, watch), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The server gives up on the request (uvicorn's --timeout-graceful-shutdown): the
+        # session closes as the engine closes it on shutdown, its GET answered with the close.
+        session = engine.sessions.get(request.query.get("sid") or "")
+        if session is not None and not answer.done():
+            session.close(SERVER_SHUTTING_DOWN)
+        if not answer.done() or answer.cancelled():
+            answer.cancel()
+            raise
+        await send_response(send, answer.result())
+        return
     finally:
         if not answer.done():
-            answer.cancel()  # the client left (or this task is cancelled): the poll is dropped
+            answer.cancel()  # the client left: the poll is dropped (transport error)
         watch.cancel()
     if answer.cancelled():
         return

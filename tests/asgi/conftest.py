@@ -25,7 +25,9 @@ class AsgiServer:
     """``python -m uvicorn|hypercorn tests.asgi.fastapi_app:app`` on a free port; its output
     lines are collected (stdout: the app's life-cycle lines; stderr: the server's log)."""
 
-    def __init__(self, server: str, layout: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, server: str, layout: str, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.server = server
         self.layout = layout
         self.port = free_port()
@@ -41,7 +43,7 @@ class AsgiServer:
         self.log: list[str] = []
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, *args],
+            [sys.executable, *args, *extra],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -69,10 +69,10 @@ sio = ASGIApp(io)
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if layout == "mount":
-        async with sio.lifespan():
+        async with sio.lifespan():  # roomcast up first, closed (clients told) first
             say("app startup")
             yield
-            say("app shutdown")
+        say("app shutdown")
     else:
         say("app startup")
         yield
