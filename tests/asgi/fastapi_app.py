@@ -2,7 +2,8 @@
 
 ``ROOMCAST_ASGI_LAYOUT`` picks how roomcast is put in it: ``mount`` (``app.mount("/ws",
 ASGIApp(io))``, clients use ``path="/ws/socket.io/"``, roomcast's life on FastAPI's lifespan)
-or ``wrap`` (``ASGIApp(io, other_asgi_app=app)``, the default ``/socket.io/``). Life-cycle
+``root`` (``app.mount("/socket.io", ASGIApp(io, path="/"))``) or ``wrap`` (``ASGIApp(io,
+other_asgi_app=app)``); with the last two, clients keep the default ``/socket.io/``. Life-cycle
 steps are printed, one a line, on stdout: the tests read their order.
 """
 
@@ -63,12 +64,12 @@ async def speak(socket: Socket, room: str, text: str) -> None:
 
 
 layout = os.environ.get("ROOMCAST_ASGI_LAYOUT", "mount")
-sio = ASGIApp(io)
+sio = ASGIApp(io, path="/" if layout == "root" else "/socket.io/")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    if layout == "mount":
+    if layout in ("mount", "root"):
         async with sio.lifespan():  # roomcast up first, closed (clients told) first
             say("app startup")
             yield
@@ -90,5 +91,8 @@ async def health() -> dict[str, Any]:
 if layout == "mount":
     api.mount("/ws", sio)
     app: Any = api
+elif layout == "root":  # every path below the mount point is roomcast's
+    api.mount("/socket.io", sio)
+    app = api
 else:
     app = ASGIApp(io, other_asgi_app=api)
