@@ -9,6 +9,7 @@ steps are printed, one a line, on stdout: the tests read their order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -34,7 +35,11 @@ class TracedAdapter(MemoryAdapter):
         say(f"adapter close {self.nsp.name}")
 
 
-io = Server(adapter=TracedAdapter, ping_interval=float(os.environ.get("PING_INTERVAL", "25")))
+io = Server(
+    adapter=TracedAdapter,
+    ping_interval=float(os.environ.get("PING_INTERVAL", "25")),
+    max_write_buffer=int(os.environ.get("MAX_WRITE_BUFFER", str(4 << 20))),
+)
 
 
 @io.on("connection")
@@ -50,6 +55,16 @@ async def disconnected(socket: Socket, reason: str) -> None:
 @io.on("echo")
 async def echo(socket: Socket, *args: Any) -> Any:
     return args[0] if len(args) == 1 else list(args)
+
+
+@io.on("flood")
+async def flood(socket: Socket, count: int, size: int) -> None:
+    """Send ``count`` messages of ``size`` characters, yielding between them."""
+    for _ in range(count):
+        if not socket.connected:
+            return
+        socket.emit("bulk", "x" * size)
+        await asyncio.sleep(0)
 
 
 @io.on("join")
