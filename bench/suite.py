@@ -47,6 +47,8 @@ class ServerSpec:
     name: str
     argv: tuple[str, ...]
     chat_argv: tuple[str, ...]
+    only: frozenset[str] | None = None
+    """The scenarios this server runs (``None``: all)."""
 
     def command(self, port: int, chat: bool = False) -> list[str]:
         return [*(self.chat_argv if chat else self.argv), str(port)]
@@ -68,6 +70,20 @@ SERVERS = {
         "python-socketio",
         (PYTHON, str(BENCH / "servers" / "pysio.py")),
         (PYTHON, str(BENCH / "servers" / "pysio_chat.py")),
+    ),
+    # ASGI mode: the same app under the same uvicorn (uvloop, httptools, websockets-sansio);
+    # the scenarios of issue #15 only (no chat app)
+    "roomcast-asgi": ServerSpec(
+        "roomcast ASGI (uvicorn)",
+        (PYTHON, str(BENCH / "servers" / "asgi_app.py"), "roomcast"),
+        (),
+        frozenset({"fanout-1000", "ack-50", "polling-handshakes", "idle-10000"}),
+    ),
+    "pysio-asgi": ServerSpec(
+        "python-socketio ASGI (uvicorn)",
+        (PYTHON, str(BENCH / "servers" / "asgi_app.py"), "pysio"),
+        (),
+        frozenset({"fanout-1000", "ack-50", "polling-handshakes", "idle-10000"}),
     ),
     "relay": ServerSpec(
         "websockets relay",
@@ -586,12 +602,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
     problems: list[str] = []
-    total = sum(len([s for s in servers if s not in sc.skip]) for sc in scenarios) * runs
+
+    def runs_on(scenario: Scenario, server: str) -> bool:
+        only = SERVERS[server].only
+        return server not in scenario.skip and (only is None or scenario.name in only)
+
+    total = sum(len([s for s in servers if runs_on(sc, s)]) for sc in scenarios) * runs
     step = 0
     for scenario in scenarios:
         for run in range(runs):
             for server in servers:
-                if server in scenario.skip:
+                if not runs_on(scenario, server):
                     continue
                 step += 1
                 print(
