@@ -35,7 +35,7 @@ class ASGIApp:
     """Serve ``io`` (a :class:`roomcast.Server` or a bare :class:`~roomcast.engine.Engine`) to
     an ASGI server (uvicorn, hypercorn, granian), on one port with another application.
 
-    Requests whose path, below the mount point, starts with ``path`` are Engine.IO's: polling
+    Requests whose path, below the mount point, is ``path`` are Engine.IO's: polling
     over ``http`` scopes, WebSocket over ``websocket`` scopes. Every other request goes to
     ``other_asgi_app`` (404, or a refused WebSocket, without one). Lifespan events start
     ``io`` (its adapters) before ``other_asgi_app`` starts and close it (clients are told
@@ -49,8 +49,10 @@ class ASGIApp:
     Path rules: the path matched is ``scope["path"]`` less ``scope["root_path"]``, so under
     ``app.mount("/ws", ASGIApp(io))`` the client connects with ``path="/ws/socket.io/"``, and
     behind uvicorn's ``--root-path /api`` with ``path="/api/socket.io/"``. ``path`` gets its
-    leading and trailing slash (``"socket.io"`` is ``"/socket.io/"``); ``path="/"`` serves
-    every path below the mount point (``app.mount("/socket.io", ASGIApp(io, path="/"))``).
+    leading and trailing slash (``"socket.io"`` is ``"/socket.io/"``), and is served with or
+    without the trailing slash; ``path="/"`` serves the mount point itself
+    (``app.mount("/socket.io", ASGIApp(io, path="/"))``). Paths below ``path``
+    (``/socket.io/socket.io.js``) go to ``other_asgi_app``.
     """
 
     def __init__(
@@ -100,7 +102,9 @@ class ASGIApp:
             await send({"type": "websocket.close", "code": 1000})
 
     def _serves(self, path: str) -> bool:
-        return path.startswith(self.path) or path + "/" == self.path
+        # Exactly the engine path (clients request nothing below it): the rest, such as
+        # <path>socket.io.js, is the other app's to serve.
+        return path == self.path or path + "/" == self.path
 
     async def startup(self) -> None:
         """Start ``io`` (once): what the lifespan startup event does."""

@@ -26,7 +26,12 @@ class AsgiServer:
     lines are collected (stdout: the app's life-cycle lines; stderr: the server's log)."""
 
     def __init__(
-        self, server: str, layout: str, *extra: str, env: dict[str, str] | None = None
+        self,
+        server: str,
+        layout: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        target: str = "tests.asgi.fastapi_app:app",
     ) -> None:
         self.server = server
         self.layout = layout
@@ -34,7 +39,6 @@ class AsgiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.path = "/ws/socket.io/" if layout == "mount" else None
         """The Engine.IO path clients connect to (``None``: the default)."""
-        target = "tests.asgi.fastapi_app:app"
         if server == "uvicorn":
             args = ["-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(self.port)]
         else:

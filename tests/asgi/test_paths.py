@@ -27,7 +27,12 @@ async def handshake(url: str, path: str) -> httpx.Response:
     ("layout", "extra", "served", "not_served"),
     [
         # app.mount("/ws", ASGIApp(io)): the mount prefix, then the engine path, slash or not
-        ("mount", (), ["/ws/socket.io/", "/ws/socket.io"], ["/socket.io/", "/ws/socket.iox/"]),
+        (
+            "mount",
+            (),
+            ["/ws/socket.io/", "/ws/socket.io"],
+            ["/socket.io/", "/ws/socket.iox/", "/ws/socket.io/x"],
+        ),
         # app.mount("/socket.io", ASGIApp(io, path="/")): the default path for clients
         ("root", (), ["/socket.io/"], ["/ws/socket.io/"]),
         # behind a proxy that strips /api (uvicorn --root-path /api): the path below it
