@@ -50,6 +50,8 @@ class ServerSpec:
     variant: bool = False
     """A variant of another server (e.g. an option turned on): it runs only the scenarios
     that name it in their ``variants``."""
+    only: frozenset[str] | None = None
+    """The scenarios this server runs (``None``: all)."""
 
     def command(self, port: int, chat: bool = False) -> list[str]:
         return [*(self.chat_argv if chat else self.argv), str(port)]
@@ -71,6 +73,20 @@ SERVERS = {
         "python-socketio",
         (PYTHON, str(BENCH / "servers" / "pysio.py")),
         (PYTHON, str(BENCH / "servers" / "pysio_chat.py")),
+    ),
+    # ASGI mode: the same app under the same uvicorn (uvloop, httptools, websockets-sansio);
+    # the scenarios of issue #15 only (no chat app)
+    "roomcast-asgi": ServerSpec(
+        "roomcast ASGI (uvicorn)",
+        (PYTHON, str(BENCH / "servers" / "asgi_app.py"), "roomcast"),
+        (),
+        only=frozenset({"fanout-1000", "ack-50", "polling-handshakes", "idle-10000"}),
+    ),
+    "pysio-asgi": ServerSpec(
+        "python-socketio ASGI (uvicorn)",
+        (PYTHON, str(BENCH / "servers" / "asgi_app.py"), "pysio"),
+        (),
+        only=frozenset({"fanout-1000", "ack-50", "polling-handshakes", "idle-10000"}),
     ),
     "relay": ServerSpec(
         "websockets relay",
@@ -120,7 +136,10 @@ class Scenario:
         """Whether this scenario runs against ``server``."""
         if server in self.skip:
             return False
-        return not SERVERS[server].variant or server in self.variants
+        spec = SERVERS[server]
+        if spec.only is not None and self.name not in spec.only:
+            return False
+        return not spec.variant or server in self.variants
 
     @property
     def work(self) -> str:

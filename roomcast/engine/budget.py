@@ -13,15 +13,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .session import Session
-    from .websocket import WebSocketTransport
+from .session import Session, Transport
 
-__all__ = ["WriteBudget"]
+__all__ = ["OpenWebSocket", "WriteBudget"]
 
 logger = logging.getLogger("roomcast.engine")
+
+
+class OpenWebSocket(Transport, Protocol):
+    """An accepted WebSocket, whatever drives it (the httptools front or ASGI): a session's
+    transport that the engine tracks, and the budget counts, until it is gone."""
+
+    session: Session | None
+
+    def start(self) -> None:
+        """Handle what arrived before the session was attached; then read on."""
+
+    def refresh_buffered(self) -> int:
+        """Account the bytes this connection holds unsent in the budget now; returns them."""
 
 
 class WriteBudget:
@@ -33,7 +44,7 @@ class WriteBudget:
         self,
         limit: int | None,
         sessions: Mapping[str, Session],
-        websockets: Collection[WebSocketTransport],
+        websockets: Collection[OpenWebSocket],
     ) -> None:
         self.limit = limit if limit is not None else 1 << 62
         """The most bytes held unsent by all sessions together (``None``: no limit)."""

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 from ..protocol.jsoncodec import dumps
-from .budget import WriteBudget
+from .budget import OpenWebSocket, WriteBudget
 from .cors import cors_headers, preflight
 from .hooks import (
     AnswerHooks,
@@ -44,8 +44,8 @@ from .http import HttpProtocol, Request, Response
 from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
-from .session import COUNTERS, Session
-from .websocket import WebSocketTransport, WriteBatch, open_websocket
+from .session import COUNTERS, Session, Transport
+from .websocket import WriteBatch, open_websocket
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
 
@@ -118,8 +118,11 @@ class Engine:
             "message": [],
             "close": [],
         }
-        self._websockets: set[WebSocketTransport] = set()
+        self._websockets: set[OpenWebSocket] = set()
         self._budget = WriteBudget(options.max_write_buffer_total, self.sessions, self._websockets)
+        self.budget = self._budget
+        """The unsent bytes of all sessions (``max_write_buffer_total``); internal, for the
+        drivers' transports to count their buffers in."""
         # one flush per loop iteration for every WebSocket
         self._write_batch = WriteBatch(self._budget)
         self._closing = False
@@ -213,7 +216,8 @@ class Engine:
 
     # requests
 
-    def _cors(self, request: Request) -> Headers:
+    def cors_headers(self, request: Request) -> Headers:
+        """The CORS headers of an answer to ``request`` (none without the ``cors`` option)."""
         cors = self.options.cors
         return cors_headers(cors, request) if cors is not None else []
 
@@ -269,7 +273,7 @@ class Engine:
 
     def handle_http(self, request: Request) -> Response | Awaitable[Response]:
         """Serve a polling request (GET, POST) or a CORS preflight; internal, used by Listener."""
-        headers = self._cors(request)
+        headers = self.cors_headers(request)
         if self.options.cors is not None and request.method == "OPTIONS":
             return preflight(self.options.cors, request)
         middlewares = self.middlewares
@@ -334,9 +338,7 @@ class Engine:
         self._connected(session)
         return response
 
-    def _new_session(
-        self, request: Request, transport: PollingTransport | WebSocketTransport
-    ) -> Session:
+    def _new_session(self, request: Request, transport: Transport) -> Session:
         # 144 random bits, 24 URL-safe characters (Node's base64id has 120 bits, 20 characters)
         sid = self.sid_prefix + base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
         session = Session(sid, request, transport, self.options, self._session_closed, self._budget)
@@ -382,58 +384,90 @@ class Engine:
         self, request: Request, connection: HttpProtocol
     ) -> Response | Awaitable[Response | None] | None:
         """Serve a WebSocket upgrade request; internal, used by Listener."""
-        headers = self._cors(request)
+        decision = self.check_upgrade(request)
+        if inspect.isawaitable(decision):
+            return self._upgrade_later(decision, request, connection)
+        if decision is not None:
+            return decision
+        self._upgrade(request, connection)
+        return None
+
+    async def _upgrade_later(
+        self, decision: Awaitable[Response | None], request: Request, connection: HttpProtocol
+    ) -> Response | None:
+        refusal = await decision
+        if refusal is not None:
+            return refusal
+        self._upgrade(request, connection)
+        return None
+
+    def check_upgrade(self, request: Request) -> Response | Awaitable[Response | None] | None:
+        """Whether to accept a WebSocket upgrade request: ``None`` (accept) or the refusal to
+        answer with, now or later. The middlewares of :meth:`use` first, then the request's
+        checks, then ``allow_request`` (either may be async). Internal, used by the drivers
+        (Listener, ``roomcast.asgi``); then :meth:`upgrade_headers` and
+        :meth:`attach_websocket`."""
         middlewares = self.middlewares
         if middlewares is not None:
             decided = run_middlewares(middlewares, request)
             if inspect.isawaitable(decided):
-                return self._upgrade_after_middlewares(decided, request, connection, headers)
+                return self._check_after_middlewares(decided, request)
             if decided is not None:
-                return self._upgrade_refusal(decided)
-        return self._serve_upgrade(request, connection, headers)
+                return self._upgrade_middleware_refusal(decided)
+        return self._check_request(request)
 
-    async def _upgrade_after_middlewares(
-        self,
-        decided: Awaitable[MiddlewareResult],
-        request: Request,
-        connection: HttpProtocol,
-        headers: Headers,
+    async def _check_after_middlewares(
+        self, decided: Awaitable[MiddlewareResult], request: Request
     ) -> Response | None:
         result = await decided
         if result is not None:
-            return self._upgrade_refusal(result)
-        served = self._serve_upgrade(request, connection, headers)
-        return await served if inspect.isawaitable(served) else served
+            return self._upgrade_middleware_refusal(result)
+        checked = self._check_request(request)
+        return await checked if inspect.isawaitable(checked) else checked
 
-    def _upgrade_refusal(self, result: Response | Exception) -> Response:
+    def _upgrade_middleware_refusal(self, result: Response | Exception) -> Response:
+        """A middleware's answer (Node drops the connection; we answer and close), or 400
+        if it raised."""
         if isinstance(result, Response):
             return Response(result.status, result.headers, result.body, close=True)
         return self._abort_upgrade((BAD_REQUEST, None))
 
-    def _serve_upgrade(
-        self, request: Request, connection: HttpProtocol, headers: Headers
-    ) -> Response | Awaitable[Response | None] | None:
+    def _check_request(self, request: Request) -> Response | Awaitable[Response | None] | None:
         refusal = self._verify(request, upgrade=True)
         if refusal is not None:
             return self._abort_upgrade(refusal)
         allowed = self._allow(request)
         if inspect.isawaitable(allowed):
-            return self._upgrade_later(allowed, request, connection, headers)
+            return self._check_upgrade_later(allowed, request)
         if allowed is not None:
             return self._abort_upgrade(allowed)
-        return self._upgrade(request, connection, headers)
+        return self._upgrade_refusal(request)
 
-    async def _upgrade_later(
-        self,
-        allowed: Awaitable[_Refusal | None],
-        request: Request,
-        connection: HttpProtocol,
-        headers: Headers,
+    def upgrade_headers(self, request: Request) -> Headers:
+        """The extra headers of an accepted upgrade's 101 answer: CORS, then the
+        ``initial_headers``/``headers`` hooks. Internal, used by the drivers."""
+        headers = self.cors_headers(request)
+        if self.hooks is not None:
+            headers = apply_header_hooks(self.hooks, headers, request, None)
+        return headers
+
+    async def _check_upgrade_later(
+        self, allowed: Awaitable[_Refusal | None], request: Request
     ) -> Response | None:
         refusal = await allowed
         if refusal is not None:
             return self._abort_upgrade(refusal)
-        return self._upgrade(request, connection, headers)
+        return self._upgrade_refusal(request)
+
+    def _upgrade_refusal(self, request: Request) -> Response | None:
+        sid = request.query.get("sid")
+        if not sid and request.query.get("EIO") != "4":
+            return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
+        if self._closing and not sid:
+            return Response(503, [], close=True)
+        if not sid and self._full():
+            return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
+        return None
 
     def _abort_upgrade(self, refusal: _Refusal) -> Response:
         """Node's ``abortUpgrade``: always 400, the message as a text/html body."""
@@ -457,20 +491,9 @@ class Engine:
             )
         return True
 
-    def _upgrade(
-        self, request: Request, connection: HttpProtocol, headers: Headers
-    ) -> Response | None:
-        sid = request.query.get("sid")
-        if not sid and request.query.get("EIO") != "4":
-            return self._abort_upgrade((UNSUPPORTED_PROTOCOL, None))
-        if self._closing and not sid:
-            return Response(503, [], close=True)
-        if not sid and self._full():
-            return self._abort_upgrade((TOO_MANY_CONNECTIONS, None))
+    def _upgrade(self, request: Request, connection: HttpProtocol) -> None:
         if connection.transport is None or connection.transport.is_closing():
-            return None  # the client left while allow_request was running
-        if self.hooks is not None:
-            headers = apply_header_hooks(self.hooks, headers, request, None)
+            return  # the client left while allow_request was running
         transport, raw = connection.detach()
         options = self.options
         ws = open_websocket(
@@ -478,18 +501,25 @@ class Engine:
             raw,
             max_payload=options.max_payload,
             compression=options.websocket_compression,
-            extra_headers=headers,
+            extra_headers=self.upgrade_headers(request),
             close_timeout=options.websocket_close_timeout,
             ping_interval=options.websocket_ping_interval,
             batch=self._write_batch,
         )
         if ws is None:
-            return None
+            return
+        ws.on_lost = self.websocket_lost
+        self.attach_websocket(request, ws)
+
+    def attach_websocket(self, request: Request, ws: OpenWebSocket) -> None:
+        """Give an accepted WebSocket its session: a new one, or the polling session it
+        upgrades (the probe); close it if neither is possible. Internal, used by the drivers;
+        the driver calls :meth:`websocket_lost` once the connection is gone."""
         self._websockets.add(ws)
-        ws.on_lost = self._websocket_lost
         if request.query.get("transport") != "websocket":
             ws.close()
-            return None
+            return
+        sid = request.query.get("sid")
         if sid:
             session = self.sessions.get(sid)
             if session is None or session.closed or session.upgrading or session.upgraded:
@@ -502,14 +532,14 @@ class Engine:
                 ws.session = session
                 session.begin_upgrade(ws)
                 ws.start()
-            return None
+            return
         session = self._new_session(request, ws)
         ws.session = session
         self._connected(session)
         ws.start()
-        return None
 
-    def _websocket_lost(self, ws: WebSocketTransport) -> None:
+    def websocket_lost(self, ws: OpenWebSocket) -> None:
+        """The connection of ``ws`` is gone; internal, called by the drivers."""
         self._websockets.discard(ws)
         self._check_idle()
 
@@ -543,7 +573,7 @@ class Engine:
         for session in list(self.sessions.values()):
             session.finish(SERVER_SHUTTING_DOWN, None)
         for ws in list(self._websockets):
-            ws.transport.abort()
+            ws.abort()
 
 
 def _refusal(result: bool | str | None) -> _Refusal | None:

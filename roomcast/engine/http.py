@@ -27,7 +27,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httptools
 
-__all__ = ["Handler", "HttpProtocol", "ProxyTrust", "Request", "Response", "Router"]
+__all__ = [
+    "Handler",
+    "HttpProtocol",
+    "ProxyTrust",
+    "Request",
+    "Response",
+    "Router",
+    "join_headers",
+    "make_request",
+]
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -67,6 +76,48 @@ class Response:
     body: bytes = b""
     close: bool = False
     """Close the connection once this response is written."""
+
+
+def join_headers(headers: dict[str, str], raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Add raw header lines to ``headers``: names lower-cased, values latin-1, a repeated
+    header joined to the first by ``", "`` (``"; "`` for ``Cookie``). Returns ``headers``."""
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            joiner = "; " if name == "cookie" else ", "
+            headers[name] = headers[name] + joiner + value
+        else:
+            headers[name] = value
+    return headers
+
+
+def make_request(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    remote_address: tuple[str, int] | None = None,
+    secure: bool = False,
+    truncated: bool = False,
+    timed_out: bool = False,
+) -> Request:
+    """A :class:`Request` for the request target ``url`` (path and query string): what every
+    front (this one, the ASGI driver) builds from what it parsed."""
+    parts = urlsplit(url)
+    return Request(
+        method=method,
+        path=parts.path,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=headers,
+        body=body,
+        remote_address=remote_address,
+        secure=secure,
+        url=url,
+        truncated=truncated,
+        timed_out=timed_out,
+    )
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
@@ -391,14 +442,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        for raw_name, raw_value in self._raw_headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            if name in headers:
-                joiner = "; " if name == "cookie" else ", "
-                headers[name] = headers[name] + joiner + value
-            else:
-                headers[name] = value
+        join_headers(headers, self._raw_headers)
         path = self._path()
         self._body_limit = self._router.body_limit(path)
         if self._parser.get_method() not in (b"GET", b"HEAD"):
@@ -438,7 +482,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def _make_request(self) -> Request:
         url = self._url.decode("latin-1")
-        parts = urlsplit(url)
         headers = self._headers
         remote, secure = self.peer, self._secure
         if self._trusted:
@@ -449,15 +492,13 @@ class HttpProtocol(asyncio.Protocol):
             proto = headers.get("x-forwarded-proto")
             if proto:
                 secure = proto.split(",")[0].strip().lower() in ("https", "wss")
-        return Request(
-            method=self._parser.get_method().decode("ascii", "replace"),
-            path=parts.path,
-            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=headers,
-            body=b"".join(self._body),
+        return make_request(
+            self._parser.get_method().decode("ascii", "replace"),
+            url,
+            headers,
+            b"".join(self._body),
             remote_address=remote,
             secure=secure,
-            url=url,
             truncated=self._too_large,
             timed_out=self._timed_out,
         )

@@ -260,7 +260,9 @@ class Server(Broadcasts):
             route_client_files(listener, path or self.engine.options.path)
         return self
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Start the namespaces' adapters (once; :meth:`listen` and the ASGI app's lifespan
+        startup call it)."""
         if not self._started:
             self._started = True
             for nsp in list(self._nsps.values()):
@@ -280,7 +282,7 @@ class Server(Broadcasts):
         ``wss://``. ``forwarded_allow_ips``: the reverse proxies whose ``X-Forwarded-For`` gives
         ``socket.handshake.address`` (see :class:`~roomcast.engine.http.ProxyTrust`).
         """
-        await self._start()
+        await self.start()
         listener = self.listener
         if forwarded_allow_ips is not None:
             listener.proxies = ProxyTrust(forwarded_allow_ips)

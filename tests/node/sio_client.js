@@ -7,7 +7,7 @@
 //
 // Commands:
 //   connect {name, url, nsp, auth?, query?, transports?, manager?, reconnection?, options?,
-//            parser?}
+//            parser?, path?}
 //       -> {sid, recovered}  (error: {message, data})
 //       parser "msgpack": socket.io-msgpack-parser;
 //       with "manager", sockets sharing that name share one Engine.IO connection; every later
@@ -79,6 +79,7 @@ function connect(cmd) {
     if (cmd.parser === "msgpack") {
       opts.parser = require(path.join(process.env.NODE_MODULES || "node_modules", "socket.io-msgpack-parser"));
     }
+    if (cmd.path) opts.path = cmd.path;
     let socket;
     if (cmd.manager) {
       let manager = managers.get(cmd.manager);

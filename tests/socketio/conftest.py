@@ -64,6 +64,9 @@ class SioClient:
         """The client's disconnect reason, once it disconnects."""
         return await asyncio.wait_for(asyncio.shield(self.disconnected), WAIT)
 
+    path: str | None = None
+    """The Engine.IO path to connect to (default: ``/socket.io/``)."""
+
     async def connect(self, url: str, nsp: str = "/", auth: Any = None) -> None:
         raise NotImplementedError
 
@@ -128,7 +131,12 @@ class PyClient(SioClient):
         self.sio.on("connect_error", on_connect_error, namespace=nsp)
         try:
             await self.sio.connect(
-                url, namespaces=[nsp], auth=auth, transports=self.transports, wait_timeout=WAIT
+                url,
+                namespaces=[nsp],
+                auth=auth,
+                transports=self.transports,
+                wait_timeout=WAIT,
+                socketio_path=self.path or "socket.io",
             )
         except socketio.exceptions.ConnectionError as exc:
             data = self._error.result() if self._error.done() else None
@@ -262,6 +270,8 @@ class NodeClient(SioClient):
             fields["options"] = self.options
         if self.parser != "json":
             fields["parser"] = self.parser
+        if self.path is not None:
+            fields["path"] = self.path
         for event, values in self.replies.items():
             await self.driver.command("reply", name=self.name, event=event, value=to_json(values))
         result = await self.driver.command("connect", **fields)
