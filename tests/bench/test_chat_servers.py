@@ -17,7 +17,11 @@ from tests.chat.tokens import SECRET, user_token
 OK = {"status": "ok"}
 
 
-@pytest.fixture(params=list(SERVERS))
+CHAT_SERVERS = [name for name, spec in SERVERS.items() if spec.chat_argv and not spec.variant]
+"""The servers that run the chat in the bench (the ASGI ones and variants do not)."""
+
+
+@pytest.fixture(params=CHAT_SERVERS)
 def chat_url(request: pytest.FixtureRequest, port: int, node: str) -> Iterator[str]:
     """A chat server of the benchmark (each target in turn) checking tokens with ``SECRET``."""
     server = subprocess.Popen(
