@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import free_port
 
-from .chaos import run_chaos, summary
+from .chaos import ChaosResult, run_chaos, summary
 from .conftest import RedisServer
 
 
@@ -36,8 +36,7 @@ async def test_a_redis_restart_under_load_loses_and_duplicates_nothing(
     assert result.duplicates == 0, figures
     assert result.out_of_order == 0, figures
     assert result.dropped == {"a": 0, "b": 0}, figures  # the queue never filled
-    # Every message reached every client (Redis was stopped with nothing on the wire).
-    assert result.lost == 0, figures
+    assert_lost_only_what_was_on_the_wire(result, figures)
 
 
 async def test_the_backlog_waits_for_a_server_that_comes_back_later(
@@ -58,4 +57,12 @@ async def test_the_backlog_waits_for_a_server_that_comes_back_later(
     figures = summary(result)
     assert result.duplicates == 0, figures
     assert result.out_of_order == 0, figures
-    assert result.lost == 0, figures
+    assert_lost_only_what_was_on_the_wire(result, figures)
+
+
+def assert_lost_only_what_was_on_the_wire(result: ChaosResult, figures: object) -> None:
+    """Redis is stopped once nothing is queued, but the emits go on while it stops: a batch
+    written as it goes may be lost (at most once, by design), and the link counts it as
+    unconfirmed. Nothing else is lost: every message missing at a client is one of those."""
+    for name, missing in result.lost_messages.items():
+        assert len(missing) <= result.unconfirmed[name], figures
