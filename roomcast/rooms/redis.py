@@ -54,8 +54,6 @@ __all__ = ["RedisAdapter", "redis_adapter"]
 
 logger = logging.getLogger("roomcast.redis")
 
-ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
-
 
 def redis_adapter(
     client: Redis | str,
@@ -437,12 +435,11 @@ class RedisAdapter(MemoryAdapter):
 
     def _server_side_event(self, request: dict[str, Any]) -> None:
         args = request.get("data")
-        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
-        if not isinstance(args, list) or not args or receive is None:
+        if not isinstance(args, list) or not args:
             return
         request_id = request.get("requestId")
         if request_id is None:
-            receive(args, None)
+            self.nsp.receive_server_side_emit(args, None)
             return
         answered = False
 
@@ -458,7 +455,7 @@ class RedisAdapter(MemoryAdapter):
             }
             self.link.publish(self.channels.response, encode_json(response))
 
-        receive(args, answer)
+        self.nsp.receive_server_side_emit(args, answer)
 
     # responses to this server's requests
 

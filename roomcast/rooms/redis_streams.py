@@ -73,8 +73,6 @@ __all__ = ["RedisStreamsAdapter", "StreamsLink", "redis_streams_adapter"]
 
 logger = logging.getLogger("roomcast.redis")
 
-ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
-
 RESTORE_MAX_READS = 100
 """XRANGE calls at most when gathering a session's missed packets (as Node)."""
 RESTORE_BATCH = 1000
@@ -668,12 +666,11 @@ class RedisStreamsAdapter(MemoryAdapter):
 
     def _server_side_event(self, requester: Any, data: dict[str, Any]) -> None:
         args = data.get("packet")
-        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
-        if not isinstance(args, list) or not args or receive is None:
+        if not isinstance(args, list) or not args:
             return
         request_id = data.get("requestId")
         if request_id is None:
-            receive(args, None)
+            self.nsp.receive_server_side_emit(args, None)
             return
         answered = False
 
@@ -685,7 +682,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             response = {"requestId": request_id, "packet": value}
             self._respond(requester, MessageType.SERVER_SIDE_EMIT_RESPONSE, response)
 
-        receive(args, answer)
+        self.nsp.receive_server_side_emit(args, answer)
 
     def _on_response(self, kind: int, data: dict[str, Any]) -> None:
         request_id = data.get("requestId")
