@@ -10,6 +10,7 @@ they decode, encode and send; this class holds the logic in between.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from .memory import MemoryAdapter
 from .redis_messages import socket_details
 
 __all__ = ["ClusterAdapter", "PendingRequest"]
+
+logger = logging.getLogger("roomcast.redis")
 
 AckCallbacks = tuple[Callable[[int], None], Callable[[list[Any]], None]]
 
@@ -53,6 +56,15 @@ class ClusterAdapter(MemoryAdapter):
         self.requests_timeout = requests_timeout
         self._requests: dict[str, PendingRequest] = {}
         self._ack_requests: dict[str, AckCallbacks] = {}
+
+    def _subscribed(self, active: bool) -> None:
+        """Log once at start if Redis did not confirm the namespace's subscriptions yet."""
+        if not active:
+            logger.warning(
+                "Redis did not confirm the subscriptions of namespace %s yet: "
+                "serving this server's sockets until it does",
+                self.nsp.name,
+            )
 
     # this server's requests
 

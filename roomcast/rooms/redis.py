@@ -127,12 +127,7 @@ class RedisAdapter(ClusterAdapter):
             {channels.pattern: self._on_broadcast},
             timeout=self.requests_timeout,
         )
-        if not active:
-            logger.warning(
-                "Redis did not confirm the subscriptions of namespace %s yet: "
-                "serving this server's sockets until it does",
-                self.nsp.name,
-            )
+        self._subscribed(active)
 
     async def close(self) -> None:
         """Unsubscribe; the last adapter of the server closes the Redis connection."""
@@ -153,11 +148,7 @@ class RedisAdapter(ClusterAdapter):
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the request channel: the servers of the namespace (1 when Redis
         is unreachable: then only this one is served)."""
-        try:
-            return max(1, await self.link.numsub(self.channels.request))
-        except Exception as exc:
-            logger.warning("cannot count servers through Redis: %s", exc)
-            return 1
+        return await self.link.count_servers(self.channels.request)
 
     # broadcasting
 

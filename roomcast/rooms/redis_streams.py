@@ -323,12 +323,7 @@ class RedisStreamsAdapter(ClusterAdapter):
             {},
             timeout=self.requests_timeout,
         )
-        if not active:
-            logger.warning(
-                "Redis did not confirm the subscriptions of namespace %s yet: "
-                "serving this server's sockets until it does",
-                self.nsp.name,
-            )
+        self._subscribed(active)
 
     async def close(self) -> None:
         """Unsubscribe and stop reading; the last adapter of the server closes the link. The
@@ -346,11 +341,7 @@ class RedisStreamsAdapter(ClusterAdapter):
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the namespace's public channel, as Node counts (1 when Redis is
         unreachable: then only this one is served)."""
-        try:
-            return max(1, await self.redis.numsub(self.public_channel))
-        except Exception as exc:
-            logger.warning("cannot count servers through Redis: %s", exc)
-            return 1
+        return await self.redis.count_servers(self.public_channel)
 
     # publishing
 
