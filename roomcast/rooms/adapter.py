@@ -111,6 +111,12 @@ class NamespaceLike(Protocol):
         when recovery is off. Read it at broadcast and persist time."""
         ...
 
+    def receive_server_side_emit(self, args: list[Any], ack: Callable[[Any], None] | None) -> None:
+        """Run this server's handlers of a server-side emit from another server: ``args`` is
+        ``[event, *args]`` (not empty); ``ack(value)``, if given, answers the sender (a cluster
+        adapter sends the first call only)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BroadcastFlags:

@@ -16,10 +16,8 @@ packet once for all of them, as for a local broadcast. ``local`` broadcasts skip
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,6 +28,7 @@ from .adapter import (
     NamespaceLike,
     RequestTimeout,
 )
+from .cluster_adapter import ClusterAdapter
 from .memory import MemoryAdapter
 from .redis_link import RedisLink
 from .redis_messages import (
@@ -46,15 +45,12 @@ from .redis_messages import (
     encode_packet,
     new_uid,
     remote_socket,
-    socket_details,
     strings,
 )
 
 __all__ = ["RedisAdapter", "redis_adapter"]
 
 logger = logging.getLogger("roomcast.redis")
-
-ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
 
 
 def redis_adapter(
@@ -88,18 +84,7 @@ def redis_adapter(
     return factory
 
 
-@dataclass(slots=True)
-class _Request:
-    """A request waiting for the other servers' answers."""
-
-    type: RequestType
-    expected: int
-    future: asyncio.Future[Any]
-    received: int = 1
-    results: list[Any] = field(default_factory=list)
-
-
-class RedisAdapter(MemoryAdapter):
+class RedisAdapter(ClusterAdapter):
     """A :class:`MemoryAdapter` that also carries every operation to the other servers through
     Redis pub/sub (see the module docstring). Made by :func:`redis_adapter`."""
 
@@ -112,15 +97,11 @@ class RedisAdapter(MemoryAdapter):
         requests_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
     ) -> None:
-        super().__init__(nsp)
+        super().__init__(nsp, requests_timeout=requests_timeout)
         self.link = link
         self.uid = new_uid()
         self.channels = Channels.of(key, nsp.name, self.uid)
-        self.requests_timeout = requests_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
-        self._requests: dict[str, _Request] = {}
-        self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
-        self._ack_requests = {}
         self._started = False
         # how this server's own broadcasts start: msgpack [fixarray(3), fixstr(6) uid, ...]
         self._own_prefix = b"\x93\xa6" + self.uid.encode()
@@ -146,12 +127,7 @@ class RedisAdapter(MemoryAdapter):
             {channels.pattern: self._on_broadcast},
             timeout=self.requests_timeout,
         )
-        if not active:
-            logger.warning(
-                "Redis did not confirm the subscriptions of namespace %s yet: "
-                "serving this server's sockets until it does",
-                self.nsp.name,
-            )
+        self._subscribed(active)
 
     async def close(self) -> None:
         """Unsubscribe; the last adapter of the server closes the Redis connection."""
@@ -164,10 +140,7 @@ class RedisAdapter(MemoryAdapter):
             [channels.request, channels.response, channels.specific_response],
             [channels.pattern],
         )
-        for request in self._requests.values():
-            if not request.future.done():
-                request.future.cancel()
-        self._requests.clear()
+        self._cancel_requests()
         self.link.users -= 1
         if self.link.users <= 0:
             await self.link.close()
@@ -175,11 +148,7 @@ class RedisAdapter(MemoryAdapter):
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the request channel: the servers of the namespace (1 when Redis
         is unreachable: then only this one is served)."""
-        try:
-            return max(1, await self.link.numsub(self.channels.request))
-        except Exception as exc:
-            logger.warning("cannot count servers through Redis: %s", exc)
-            return 1
+        return await self.link.count_servers(self.channels.request)
 
     # broadcasting
 
@@ -209,15 +178,7 @@ class RedisAdapter(MemoryAdapter):
                 "opts": encode_opts(opts),
             }
             self.link.publish(self.channels.request, encode_msgpack(message))
-            self._ack_requests[request_id] = (client_count_callback, ack)
-            # nothing says when every answer is in: forget the request after the deadline
-            timeout = opts.flags.timeout
-            asyncio.get_running_loop().call_later(
-                timeout if timeout is not None else self.requests_timeout,
-                self._ack_requests.pop,
-                request_id,
-                None,
-            )
+            self._expect_broadcast_answers(request_id, opts, client_count_callback, ack)
         super().broadcast_with_ack(packet, opts, client_count_callback, ack)
 
     def _on_broadcast(self, channel: str, message: bytes) -> None:
@@ -262,21 +223,18 @@ class RedisAdapter(MemoryAdapter):
         if expected <= 1:
             return results
         request_id = new_uid()
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._requests[request_id] = _Request(kind, expected, future, 1, results)
+        request = self._open_request(request_id, kind, expected, results, received=1)
         self.link.publish(
             self.channels.request,
             encode_json({"uid": self.uid, "requestId": request_id, **message}),
         )
         try:
-            return await asyncio.wait_for(future, self.requests_timeout)
+            return await self._answers(request_id, request, self.requests_timeout)
         except TimeoutError:
             raise RequestTimeout(
                 f"timeout reached while waiting for {what or kind.name.lower()} response",
                 results,
             ) from None
-        finally:
-            self._requests.pop(request_id, None)
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
         super().add_sockets(opts, rooms)
@@ -315,9 +273,7 @@ class RedisAdapter(MemoryAdapter):
         if expected <= 0:
             return []
         request_id = new_uid()
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        request = _Request(RequestType.SERVER_SIDE_EMIT, expected, future, 0)
-        self._requests[request_id] = request
+        request = self._open_request(request_id, RequestType.SERVER_SIDE_EMIT, expected, [])
         message = {
             "uid": self.uid,
             "requestId": request_id,
@@ -326,15 +282,13 @@ class RedisAdapter(MemoryAdapter):
         }
         self.link.publish(self.channels.request, encode_json(message))
         try:
-            return await asyncio.wait_for(future, timeout or self.requests_timeout)
+            return await self._answers(request_id, request, timeout or self.requests_timeout)
         except TimeoutError:
             raise RequestTimeout(
                 f"timeout reached: only {len(request.results)} responses received out of "
                 f"{expected}",
                 list(request.results),
             ) from None
-        finally:
-            self._requests.pop(request_id, None)
 
     # requests from other servers
 
@@ -352,7 +306,7 @@ class RedisAdapter(MemoryAdapter):
             return  # joins, leaves, disconnects and emits of this server were done locally
         elif kind == RequestType.REMOTE_FETCH:
             opts = decode_opts(request.get("opts"))
-            sockets = [socket_details(s) for s in MemoryAdapter._select(self, opts)]
+            sockets = self._local_socket_details(opts)
             self._respond(request, encode_json({"requestId": request_id, "sockets": sockets}))
         elif kind == RequestType.SOCKETS:
             opts = BroadcastOptions(decode_opts({"rooms": request.get("rooms")}).rooms)
@@ -399,14 +353,7 @@ class RedisAdapter(MemoryAdapter):
                 response["packet"] = args[0]
             self._respond(request, encode_msgpack(response))
 
-        MemoryAdapter.broadcast_with_ack(self, packet, opts, client_count, ack)
-        ack_id, timeout = packet.id, opts.flags.timeout
-        if ack_id is not None and timeout is not None:  # past it, nobody waits for the answers
-            asyncio.get_running_loop().call_later(timeout, self._forget_ack, ack_id)
-
-    def _forget_ack(self, ack_id: int) -> None:
-        for socket in self.nsp.sockets.values():
-            socket.forget_ack(ack_id)
+        self._broadcast_for_remote(packet, opts, client_count, ack)
 
     def _remote_rooms(self, request: dict[str, Any], *, join: bool) -> None:
         if "opts" in request:
@@ -436,21 +383,9 @@ class RedisAdapter(MemoryAdapter):
         self._respond(request, encode_json({"requestId": request.get("requestId")}))
 
     def _server_side_event(self, request: dict[str, Any]) -> None:
-        args = request.get("data")
-        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
-        if not isinstance(args, list) or not args or receive is None:
-            return
         request_id = request.get("requestId")
-        if request_id is None:
-            receive(args, None)
-            return
-        answered = False
 
-        def answer(value: Any) -> None:
-            nonlocal answered
-            if answered:
-                return
-            answered = True
+        def respond(value: Any) -> None:
             response = {
                 "type": int(RequestType.SERVER_SIDE_EMIT),
                 "requestId": request_id,
@@ -458,7 +393,7 @@ class RedisAdapter(MemoryAdapter):
             }
             self.link.publish(self.channels.response, encode_json(response))
 
-        receive(args, answer)
+        self._receive_server_side_emit(request.get("data"), request_id, respond)
 
     # responses to this server's requests
 
@@ -469,38 +404,28 @@ class RedisAdapter(MemoryAdapter):
         request_id = response.get("requestId")
         if not isinstance(request_id, str):
             return
-        callbacks = self._ack_requests.get(request_id)
-        if callbacks is not None:
-            kind = response.get("type")
-            if kind == RequestType.BROADCAST_CLIENT_COUNT:
-                count = response.get("clientCount")
-                callbacks[0](count if isinstance(count, int) else 0)
-            elif kind == RequestType.BROADCAST_ACK:
-                callbacks[1]([response.get("packet")])
+        kind = response.get("type")
+        count, ack = kind == RequestType.BROADCAST_CLIENT_COUNT, kind == RequestType.BROADCAST_ACK
+        if self._on_broadcast_answer(request_id, response, count=count, ack=ack):
             return
-        request = self._requests.get(request_id)
-        if request is None or request.future.done():
+        request = self._pending(request_id)
+        if request is None:
             return
-        if request.type is RequestType.REMOTE_FETCH:
+        if request.kind is RequestType.REMOTE_FETCH:
             sockets = response.get("sockets")
             if not isinstance(sockets, list):
                 return
             request.results.extend(remote_socket(s) for s in sockets if isinstance(s, dict))
-        elif request.type is RequestType.ALL_ROOMS:
+        elif request.kind is RequestType.ALL_ROOMS:
             rooms = response.get("rooms")
             if not isinstance(rooms, list):
                 return
             request.results.extend(rooms)
-        elif request.type is RequestType.SERVER_SIDE_EMIT:
+        elif request.kind is RequestType.SERVER_SIDE_EMIT:
             request.results.append(response.get("data"))
-            if len(request.results) == request.expected:
-                request.future.set_result(request.results)
-            return
         else:
             return
-        request.received += 1
-        if request.received == request.expected:
-            request.future.set_result(request.results)
+        request.answered()
 
 
 def _decode_dict(channel: str, message: bytes) -> dict[str, Any] | None:

@@ -456,6 +456,16 @@ class RedisLink:
         answer = await self.command("PUBSUB", "NUMSUB", channel)
         return int(answer[0][1] if isinstance(answer[0], tuple | list) else answer[1])
 
+    async def count_servers(self, channel: str) -> int:
+        """The servers of a namespace: the subscribers of its ``channel`` every server
+        subscribes to (at least 1); 1, logged, when Redis cannot be reached (then only this
+        server is served)."""
+        try:
+            return max(1, await self.numsub(channel))
+        except Exception as exc:
+            logger.warning("cannot count servers through Redis: %s", exc)
+            return 1
+
     @property
     def pending(self) -> int:
         """Messages queued or being sent."""

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -45,6 +45,7 @@ from .adapter import (
     RequestTimeout,
     RestoredSession,
 )
+from .cluster_adapter import ClusterAdapter
 from .memory import MemoryAdapter
 from .redis_link import RedisLink
 from .redis_messages import (
@@ -55,7 +56,6 @@ from .redis_messages import (
     encode_opts,
     encode_packet,
     remote_socket,
-    socket_details,
     strings,
 )
 from .redis_streams_messages import (
@@ -72,8 +72,6 @@ from .redis_streams_messages import (
 __all__ = ["RedisStreamsAdapter", "StreamsLink", "redis_streams_adapter"]
 
 logger = logging.getLogger("roomcast.redis")
-
-ServerSideEmitHandler = Callable[[list[Any], "Callable[[Any], None] | None"], None]
 
 RESTORE_MAX_READS = 100
 """XRANGE calls at most when gathering a session's missed packets (as Node)."""
@@ -245,17 +243,6 @@ class StreamsLink:
 
 
 @dataclass(slots=True)
-class _Request:
-    """A request waiting for the other servers' answers."""
-
-    kind: MessageType
-    expected: int
-    future: asyncio.Future[list[Any]]
-    results: list[Any] = field(default_factory=list)
-    received: int = 0
-
-
-@dataclass(slots=True)
 class _Live:
     """What was last written of a connected socket's session."""
 
@@ -276,7 +263,7 @@ return 1
 """Set, extend or delete a live session key only if it still holds what this server wrote."""
 
 
-class RedisStreamsAdapter(MemoryAdapter):
+class RedisStreamsAdapter(ClusterAdapter):
     """A :class:`MemoryAdapter` that carries every operation to the other servers through a
     Redis stream and pub/sub, and keeps sessions in Redis (see the module docstring). Made by
     :func:`redis_streams_adapter`."""
@@ -291,7 +278,7 @@ class RedisStreamsAdapter(MemoryAdapter):
         requests_timeout: float = 5.0,
         live_sessions: bool = True,
     ) -> None:
-        super().__init__(nsp)
+        super().__init__(nsp, requests_timeout=requests_timeout)
         self.link = link
         self.redis = link.redis
         self.uid = secrets.token_hex(8)
@@ -299,13 +286,9 @@ class RedisStreamsAdapter(MemoryAdapter):
         self.private_channel = f"{channel_prefix}#{nsp.name}#{self.uid}#"
         self._response_prefix = self.public_channel
         self.session_key_prefix = session_key_prefix
-        self.requests_timeout = requests_timeout
         self.live_sessions = live_sessions
-        self._requests: dict[str, _Request] = {}
         self._waiting: collections.deque[list[Callable[[], None]]] = collections.deque()
         """Local deliveries in call order; an empty slot waits for its entry id."""
-        self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[list[Any]], None]]]
-        self._ack_requests = {}
         self._started = False
         self._own_uid = self.uid.encode()
         self._calls = 0
@@ -340,12 +323,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             {},
             timeout=self.requests_timeout,
         )
-        if not active:
-            logger.warning(
-                "Redis did not confirm the subscriptions of namespace %s yet: "
-                "serving this server's sockets until it does",
-                self.nsp.name,
-            )
+        self._subscribed(active)
 
     async def close(self) -> None:
         """Unsubscribe and stop reading; the last adapter of the server closes the link. The
@@ -357,20 +335,13 @@ class RedisStreamsAdapter(MemoryAdapter):
             self._refresher.cancel()
             self._refresher = None
         await self.redis.unsubscribe([self.public_channel, self.private_channel], [])
-        for request in self._requests.values():
-            if not request.future.done():
-                request.future.cancel()
-        self._requests.clear()
+        self._cancel_requests()
         await self.link.stop(self)
 
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the namespace's public channel, as Node counts (1 when Redis is
         unreachable: then only this one is served)."""
-        try:
-            return max(1, await self.redis.numsub(self.public_channel))
-        except Exception as exc:
-            logger.warning("cannot count servers through Redis: %s", exc)
-            return 1
+        return await self.redis.count_servers(self.public_channel)
 
     # publishing
 
@@ -488,15 +459,7 @@ class RedisStreamsAdapter(MemoryAdapter):
                 "opts": encode_opts(opts),
             }
             self.redis.publish(self.public_channel, self._message(MessageType.BROADCAST, data))
-            self._ack_requests[request_id] = (client_count_callback, ack)
-            # nothing says when every answer is in: forget the request after the deadline
-            timeout = opts.flags.timeout
-            asyncio.get_running_loop().call_later(
-                timeout if timeout is not None else self.requests_timeout,
-                self._ack_requests.pop,
-                request_id,
-                None,
-            )
+            self._expect_broadcast_answers(request_id, opts, client_count_callback, ack)
         super().broadcast_with_ack(packet, opts, client_count_callback, ack)
 
     # operations on selected sockets
@@ -521,22 +484,18 @@ class RedisStreamsAdapter(MemoryAdapter):
         if expected <= 0:
             return results
         request_id = secrets.token_hex(8)
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        request = _Request(kind, expected, future, results)
-        self._requests[request_id] = request
+        request = self._open_request(request_id, kind, expected, results)
         self.redis.publish(
             self.public_channel, self._message(kind, {**data, "requestId": request_id})
         )
         try:
-            return await asyncio.wait_for(future, timeout or self.requests_timeout)
+            return await self._answers(request_id, request, timeout or self.requests_timeout)
         except TimeoutError:
             raise RequestTimeout(
                 f"timeout reached while waiting for {what} response: only {request.received} "
                 f"responses received out of {expected}",
                 list(results),
             ) from None
-        finally:
-            self._requests.pop(request_id, None)
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Collection[str]) -> None:
         if not opts.flags.local:
@@ -638,7 +597,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             MemoryAdapter.disconnect_sockets(self, opts, bool(data.get("close")))
         elif kind == MessageType.FETCH_SOCKETS:
             opts = decode_opts(data.get("opts"))
-            sockets = [socket_details(s) for s in MemoryAdapter._select(self, opts)]
+            sockets = self._local_socket_details(opts)
             response = {"requestId": data.get("requestId"), "sockets": sockets}
             self._respond(message.get("uid"), MessageType.FETCH_SOCKETS_RESPONSE, response)
         elif kind == MessageType.SERVER_SIDE_EMIT:
@@ -657,50 +616,26 @@ class RedisStreamsAdapter(MemoryAdapter):
             data = {"requestId": request_id, "packet": args[0] if args else None}
             self._respond(requester, MessageType.BROADCAST_ACK, data)
 
-        MemoryAdapter.broadcast_with_ack(self, packet, opts, client_count, ack)
-        ack_id, timeout = packet.id, opts.flags.timeout
-        if ack_id is not None and timeout is not None:  # past it, nobody waits for the answers
-            asyncio.get_running_loop().call_later(timeout, self._forget_ack, ack_id)
-
-    def _forget_ack(self, ack_id: int) -> None:
-        for socket in self.nsp.sockets.values():
-            socket.forget_ack(ack_id)
+        self._broadcast_for_remote(packet, opts, client_count, ack)
 
     def _server_side_event(self, requester: Any, data: dict[str, Any]) -> None:
-        args = data.get("packet")
-        receive: ServerSideEmitHandler | None = getattr(self.nsp, "_on_server_side_emit", None)
-        if not isinstance(args, list) or not args or receive is None:
-            return
         request_id = data.get("requestId")
-        if request_id is None:
-            receive(args, None)
-            return
-        answered = False
 
-        def answer(value: Any) -> None:
-            nonlocal answered
-            if answered:
-                return
-            answered = True
+        def respond(value: Any) -> None:
             response = {"requestId": request_id, "packet": value}
             self._respond(requester, MessageType.SERVER_SIDE_EMIT_RESPONSE, response)
 
-        receive(args, answer)
+        self._receive_server_side_emit(data.get("packet"), request_id, respond)
 
     def _on_response(self, kind: int, data: dict[str, Any]) -> None:
         request_id = data.get("requestId")
         if not isinstance(request_id, str):
             return
-        callbacks = self._ack_requests.get(request_id)
-        if callbacks is not None:
-            if kind == MessageType.BROADCAST_CLIENT_COUNT:
-                count = data.get("clientCount")
-                callbacks[0](count if isinstance(count, int) else 0)
-            elif kind == MessageType.BROADCAST_ACK:
-                callbacks[1]([data.get("packet")])
+        count, ack = kind == MessageType.BROADCAST_CLIENT_COUNT, kind == MessageType.BROADCAST_ACK
+        if self._on_broadcast_answer(request_id, data, count=count, ack=ack):
             return
-        request = self._requests.get(request_id)
-        if request is None or request.future.done():
+        request = self._pending(request_id)
+        if request is None:
             return
         if kind == MessageType.FETCH_SOCKETS_RESPONSE and request.kind is MessageType.FETCH_SOCKETS:
             sockets = data.get("sockets")
@@ -714,9 +649,7 @@ class RedisStreamsAdapter(MemoryAdapter):
             request.results.append(data.get("packet"))
         else:
             return
-        request.received += 1
-        if request.received >= request.expected:
-            request.future.set_result(request.results)
+        request.answered()
 
     # connection state recovery
 

@@ -181,8 +181,9 @@ class Namespace(Broadcasts):
         self._server_handlers.setdefault(event, []).append((handler, takes_ack(handler)))
         return handler
 
-    def _on_server_side_emit(self, args: list[Any], ack: Callable[[Any], None] | None) -> None:
-        """Called by a cluster adapter with ``[event, *args]`` from another server."""
+    def receive_server_side_emit(self, args: list[Any], ack: Callable[[Any], None] | None) -> None:
+        """Run the handlers of a server-side emit from another server (``[event, *args]``);
+        called by the cluster adapter (see ``NamespaceLike.receive_server_side_emit``)."""
         event = str(args[0])
         reply = None
         if ack is not None:
