@@ -18,10 +18,11 @@ Measured from that moment: per client, the time until it is connected and, when 
 every missed message (p50/p99); the time until the last client is done; how many were recovered
 and how many got a new socket; server B's CPU seconds from the moment until the last client is
 done. Servers are pinned to core 0 and the clients to core 1; runs are interleaved (run 1 of
-every configuration, then run 2, ...) and the table shows medians.
+every configuration, then run 2, ...) and the table shows medians. The servers' logs go to
+``recovery-servers.log`` next to the results.
 
 Usage: ``python -m bench.recovery [--clients 1000] [--rooms 10] [--missed 100] [--runs 3]
-[--signals term,kill] [--smoke]``
+[--signals term,kill] [--timeout 60] [--smoke]``
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ class Clients:
             self.proc.wait()
 
 
-def start_server(kind: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(kind: str, redis_url: str, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     server = subprocess.Popen(
         [*pin(0), *KINDS[kind], redis_url, str(port)],
         stdout=subprocess.DEVNULL,
+        stderr=log,
         cwd=ROOT,
         preexec_fn=raise_fd_limit,
     )
@@ -117,10 +119,13 @@ def run_once(kind: str, sig: str, args: argparse.Namespace) -> dict[str, Any]:
     redis_proc, redis_url = start_redis()
     servers: list[subprocess.Popen[bytes]] = []
     clients: Clients | None = None
+    log = (args.out / "recovery-servers.log").open("ab")
     try:
-        server_a, port_a = start_server(kind, redis_url)
+        log.write(f"--- {kind} SIG{sig.upper()}\n".encode())
+        log.flush()
+        server_a, port_a = start_server(kind, redis_url, log)
         servers.append(server_a)
-        server_b, port_b = start_server(kind, redis_url)
+        server_b, port_b = start_server(kind, redis_url, log)
         servers.append(server_b)
         clients = Clients()
         clients.call("connect", port=port_a, clients=args.clients, rooms=args.rooms)
@@ -132,7 +137,9 @@ def run_once(kind: str, sig: str, args: argparse.Namespace) -> dict[str, Any]:
         last = 1 + args.missed
         clients.call("publish", port=port_b, rooms=args.rooms, **{"from": 2, "to": last})
         cpu0 = process_cpu(server_b.pid)
-        result: dict[str, Any] = clients.call("reconnect", port=port_b, last=last, timeout=60)
+        result: dict[str, Any] = clients.call(
+            "reconnect", port=port_b, last=last, timeout=args.timeout
+        )
         result["cpu_b_s"] = process_cpu(server_b.pid) - cpu0
         result["with_offset"] = with_offset
         result["complete_p50_ms"] = percentile(result["complete_ms"], 50)
@@ -149,6 +156,7 @@ def run_once(kind: str, sig: str, args: argparse.Namespace) -> dict[str, Any]:
                 stop(server, timeout=10)
         redis_proc.terminate()
         redis_proc.wait()
+        log.close()
 
 
 def median(results: list[dict[str, Any]], key: str) -> float | None:
@@ -194,11 +202,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration")
     parser.add_argument("--kinds", default="roomcast,node", help="(%(default)s)")
     parser.add_argument("--signals", default="term,kill", help="(%(default)s)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds a client may take (%(default)s)"
+    )
     parser.add_argument("--smoke", action="store_true", help="10 clients, one run: does it run")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     if args.smoke:
         args.clients, args.rooms, args.missed, args.runs = 10, 2, 5, 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recovery-servers.log").write_bytes(b"")
     configs = [(k, s) for k in args.kinds.split(",") for s in args.signals.split(",")]
     samples: dict[str, list[dict[str, Any]]] = {f"{k}/{s}": [] for k, s in configs}
     failed = 0
