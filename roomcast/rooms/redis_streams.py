@@ -77,6 +77,8 @@ RESTORE_MAX_READS = 100
 """XRANGE calls at most when gathering a session's missed packets (as Node)."""
 RESTORE_BATCH = 1000
 """Entries per XRANGE call when gathering them."""
+RESTORE_SLOTS = 16
+"""Sessions restored at once at most (a quarter of the Redis client's pool if that is less)."""
 _BACKOFF_MIN = 0.05
 _BACKOFF_MAX = 2.0
 
@@ -158,6 +160,34 @@ class StreamsLink:
         self.adapters: dict[str, RedisStreamsAdapter] = {}
         self._reader: asyncio.Task[None] | None = None
         self._last_id = b"$"
+        pool_size = getattr(self.redis.client.connection_pool, "max_connections", None)
+        slots = RESTORE_SLOTS if not isinstance(pool_size, int) else pool_size // 4
+        self.restores = asyncio.Semaphore(max(1, min(RESTORE_SLOTS, slots)))
+        """Restores reading Redis at once (each holds a pooled connection): the others wait
+        (a restore that cannot get a connection would fail and its client lose its session)."""
+        self._replayable: dict[bytes, tuple[list[Any], BroadcastOptions] | None] = {}
+
+    def replayable(
+        self, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> tuple[list[Any], BroadcastOptions] | None:
+        """A broadcast entry's packet data and options (None if it is not one), decoded once
+        for every restore that reads it (many clients of a restarted server read the same
+        entries at once). Keeps about the stream's length of them."""
+        try:
+            return self._replayable[entry_id]
+        except KeyError:
+            pass
+        decoded = decode_entry(fields)
+        found: tuple[list[Any], BroadcastOptions] | None = None
+        if decoded is not None and isinstance(decoded[3], dict):
+            packet, opts = decoded[3].get("packet"), decode_opts(decoded[3].get("opts"))
+            if isinstance(packet, dict) and isinstance(packet.get("data"), list):
+                found = (packet["data"], opts)
+        cache = self._replayable
+        cache[entry_id] = found
+        if len(cache) > self.max_len + RESTORE_BATCH:
+            del cache[next(iter(cache))]
+        return found
 
     @property
     def closed(self) -> bool:
@@ -682,6 +712,10 @@ class RedisStreamsAdapter(ClusterAdapter):
         the offset is unknown (expired, or trimmed from the stream)."""
         if not is_offset(offset):
             return None
+        async with self.link.restores:
+            return await self._restore_session(pid, offset)
+
+    async def _restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         stream = self.link.stream_name
         async with self.redis.client.pipeline(transaction=True) as pipe:
             pipe.get(self._session_key(pid))
@@ -713,14 +747,12 @@ class RedisStreamsAdapter(ClusterAdapter):
                 offset = entry_id.decode()
                 if fields.get(b"type") != b"3" or fields.get(b"nsp") != self.nsp.name.encode():
                     continue
-                decoded = decode_entry(fields)
-                if decoded is None or not isinstance(decoded[3], dict):
+                replayable = self.link.replayable(entry_id, fields)
+                if replayable is None:
                     continue
-                packet, opts = decoded[3].get("packet"), decode_opts(decoded[3].get("opts"))
-                if not isinstance(packet, dict) or not isinstance(packet.get("data"), list):
-                    continue
+                data, opts = replayable
                 if reaches(rooms, opts) and not opts.flags.volatile:  # as in memory; Node differs
-                    missed.append([*packet["data"], offset])
+                    missed.append([*data, offset])
         end = _entry_id(offset)
         if end is not None:
             self._late[session.sid] = (end, self._calls)
