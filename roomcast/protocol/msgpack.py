@@ -34,7 +34,7 @@ from .errors import (
     UnknownPacketType,
 )
 from .parser import PacketDecoder, Parser
-from .socketio import Packet, PacketType, _check_data
+from .socketio import Packet, PacketType, check_data, packet_type
 
 __all__ = ["MSGPACK_PARSER", "MsgpackDecoder", "encode_packet"]
 
@@ -89,12 +89,7 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     data nested past ``msgpack``'s limit. A CONNECT answer without ``pid`` carries
     ``pid: undefined`` as Node's does, so the bytes are Node's own.
     """
-    type_ = packet.type
-    if type(type_) is not PacketType:
-        try:
-            type_ = PacketType(type_)
-        except ValueError:
-            raise UnknownPacketType(f"unknown Socket.IO packet type {type_!r}") from None
+    type_ = packet_type(packet.type)
     nsp = packet.nsp
     if type(nsp) is not str or nsp[:1] != "/":
         raise InvalidNamespace(f"namespace {nsp!r} must be a string starting with '/'")
@@ -108,7 +103,7 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     else:
         if type(data) is tuple:
             data = list(data)
-        _check_data(type_, data)
+        check_data(type_, data)
         if (type_ is ACK or type_ is BINARY_ACK) and id_ is not None:
             wire = {"id": id_, "type": 3, "data": data, "nsp": nsp}
             id_ = None
@@ -180,7 +175,7 @@ class MsgpackDecoder:
             raise InvalidNamespace("namespace must be a string")
         data = wire.get("data")
         if data is not None or (kind is not CONNECT and kind is not DISCONNECT):
-            _check_data(kind, data)
+            check_data(kind, data)
         id_ = wire.get("id")
         if id_ is not None:
             if type(id_) is float and id_.is_integer():

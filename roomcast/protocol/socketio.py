@@ -28,7 +28,15 @@ from .errors import (
 )
 from .jsoncodec import dumps, dumps_hooked, loads
 
-__all__ = ["RESERVED_EVENTS", "Decoder", "Packet", "PacketType", "encode_packet"]
+__all__ = [
+    "RESERVED_EVENTS",
+    "Decoder",
+    "Packet",
+    "PacketType",
+    "check_data",
+    "encode_packet",
+    "packet_type",
+]
 
 RESERVED_EVENTS = frozenset(
     ("connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener")
@@ -64,8 +72,20 @@ _DIGITS = "0123456789"
 _JSON_OPENERS = frozenset("[{")
 
 
-def _check_data(type_: PacketType, data: Any) -> None:
-    """Raise the error for ``data`` that the reference parser refuses for a packet of ``type_``."""
+def packet_type(value: Any) -> PacketType:
+    """``value`` as a :class:`PacketType` (an int is accepted); :class:`UnknownPacketType` if it
+    is none. Shared by every parser's encoder."""
+    if type(value) is PacketType:
+        return value
+    try:
+        return PacketType(value)
+    except ValueError:
+        raise UnknownPacketType(f"unknown Socket.IO packet type {value!r}") from None
+
+
+def check_data(type_: PacketType, data: Any) -> None:
+    """Raise the error for ``data`` that the reference parser refuses for a packet of ``type_``
+    (shared by every parser: the rules are the protocol's, not the encoding's)."""
     if type_ is EVENT or type_ is BINARY_EVENT:
         if not isinstance(data, list) or not data:
             raise InvalidEventPayload("EVENT payload must be a non-empty array")
@@ -114,12 +134,7 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     event name raises :class:`ReservedEventName`, other shapes their :class:`ProtocolError`
     (:class:`NestingTooDeep` for data nested past what Python can encode).
     """
-    type_ = packet.type
-    if type(type_) is not PacketType:
-        try:
-            type_ = PacketType(type_)
-        except ValueError:
-            raise UnknownPacketType(f"unknown Socket.IO packet type {type_!r}") from None
+    type_ = packet_type(packet.type)
     data = packet.data
     if data is None:
         if type_ is BINARY_EVENT or type_ is BINARY_ACK:
@@ -127,7 +142,7 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
         return [_head(type_, packet.nsp, packet.id)]
     if type(data) is tuple:
         data = list(data)
-    _check_data(type_, data)
+    check_data(type_, data)
     if type_ is CONNECT or type_ is CONNECT_ERROR:
         return [_head(type_, packet.nsp, packet.id) + dumps(data)]
     buffers: list[bytes] = []
@@ -215,7 +230,7 @@ class Decoder:
             raise UnknownPacketType(f"unknown Socket.IO packet type {text[:1]!r}")
         if text[1:2] in _JSON_OPENERS and type_ < BINARY_EVENT:  # "2[...]": no nsp, no id
             data = loads(text[1:])
-            _check_data(type_, data)
+            check_data(type_, data)
             return Packet(type_, "/", data)
         end = len(text)
         pos = 1
@@ -253,7 +268,7 @@ class Decoder:
         data = None
         if pos < end:
             data = loads(text[pos:])
-            _check_data(type_, data)
+            check_data(type_, data)
         packet = Packet(type_, nsp, data, id_)
         if attachments:
             self._packet = packet
