@@ -3,8 +3,8 @@
 Every WebSocket byte (handshake, framing, close) is produced and parsed by ``websockets``; this
 module only moves bytes between it and the asyncio transport, reassembles fragmented messages
 and hands complete messages to the session. No task per connection: timers are
-``loop.call_later``, and writes are coalesced by a :class:`WriteBatch` (one socket write per
-connection per event-loop iteration, whatever the number of messages sent to it).
+``loop.call_later``, and writes are coalesced by a :class:`WriteBatch` (under load, one socket
+write per connection per event-loop iteration, whatever the number of messages sent to it).
 """
 
 from __future__ import annotations
@@ -50,30 +50,48 @@ class _ServerProtocol(ServerProtocol):
 class WriteBatch:
     """Coalesces the writes of one event-loop iteration, like a cork on every socket.
 
-    A connection's bytes are kept until the end of the current iteration (one ``call_soon``
-    for all connections), then written with one ``transport.write``: a burst of broadcasts or
-    of ack answers costs one system call per connection instead of one per message, and a
-    single message waits no longer than the callbacks already due.
+    Under load, a connection's bytes are kept until the end of the current iteration (one
+    ``call_soon`` for all connections), then written with one ``transport.write``: a burst of
+    broadcasts or of ack answers costs one system call per connection instead of one per
+    message.
+
+    Without a burst, that wait is pure latency: a broadcast to a room would reach its first
+    members only once the server has walked the whole room. So the batch watches what it
+    coalesces: after an iteration in which its first connection got a single message, each
+    connection's first bytes of the next iteration are written at once ("through"), and only
+    what follows them in the same iteration waits for the flush. When an iteration coalesced
+    several messages again, the next one batches everything. One broadcast at a time, paced
+    traffic and single round trips then go out as a write per message would, and bursts keep
+    their one write per connection (but for the first iteration of a burst, which costs a
+    second write per connection).
     """
 
-    __slots__ = ("_dirty", "_handle", "budget")
+    __slots__ = ("_dirty", "_handle", "_through", "budget")
 
     def __init__(self, budget: WriteBudget | None = None) -> None:
         self._dirty: list[WebSocketTransport] = []
         self._handle: asyncio.Handle | None = None
+        self._through = True
         self.budget = budget
         """What the connections flushed here count in; enforced after a flush past its limit."""
 
-    def add(self, ws: WebSocketTransport) -> None:
-        """Flush ``ws`` at the end of this iteration."""
+    def add(self, ws: WebSocketTransport) -> bool:
+        """Flush ``ws`` at the end of this iteration; returns whether its first bytes should
+        rather be written now (no burst going on)."""
         self._dirty.append(ws)
         if self._handle is None:
             self._handle = ws.loop.call_soon(self.flush)
+        return self._through
 
     def flush(self) -> None:
         """Write every pending connection's bytes now."""
         self._handle = None
         dirty, self._dirty = self._dirty, []
+        if dirty:
+            # The first connection tells whether this iteration coalesced: after a write
+            # through, anything more is waiting; otherwise two messages make a bytearray.
+            out = dirty[0]._out
+            self._through = not out if self._through else not isinstance(out, bytearray)
         for ws in dirty:
             try:
                 ws._flush()
@@ -245,21 +263,28 @@ class WebSocketTransport(asyncio.Protocol):
 
     def _send(self, data: bytes) -> None:
         out = self._out
-        if out is None:
-            self._out = data  # the shared broadcast frame itself: no copy for one message
-            self._batch.add(self)
-        elif isinstance(out, bytes):
-            buffer = self._out = bytearray(out)
-            buffer += data
+        if out:  # bytes wait for the batch's flush: these go after them
+            if isinstance(out, bytes):
+                buffer = self._out = bytearray(out)
+                buffer += data
+            else:
+                out += data
+        elif out is None and self._batch.add(self):
+            self._out = data  # no burst going on: out now
+            try:
+                self._flush()
+            except Exception:  # as in the batch's flush: the sender carries on
+                logger.exception("websocket write failed")
+            self._out = b""  # still in this iteration's batch: what follows waits for it
         else:
-            out += data
+            self._out = data  # the shared broadcast frame itself: no copy for one message
 
     def _flush(self) -> None:
         out = self._out
         if out is not None:
             self._out = None
             transport = self.transport
-            if not transport.is_closing():
+            if out and not transport.is_closing():
                 transport.write(out)
                 buffered = transport.get_write_buffer_size()
                 budget = self._budget
