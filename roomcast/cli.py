@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import jwt
 
+from roomcast import runtime
+from roomcast.runtime import GC_THRESHOLD, LOOPS
+
 if TYPE_CHECKING:  # the engine is imported by `serve` only: `token` stays quick
     from roomcast.socketio.server import Server
 
@@ -178,6 +181,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="the event loop: auto is uvloop when installed (the fast extra), else asyncio "
+        "(%(default)s)",
+    )
+    serve.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=GC_THRESHOLD,
+        metavar="N",
+        help="once listening, freeze the start-up objects and collect the youngest generation "
+        "every N allocations; 0 leaves Python's collector as it is (%(default)s)",
+    )
     serve.add_argument(
         "--log-level",
         default="info",
@@ -418,8 +436,17 @@ def _serve_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             metrics = Metrics(io)
             metrics.route()
             starts.append(metrics.start)
-        status = asyncio.run(
-            _run(io, args.host, args.port, secret if random_secret else None, listen, starts)
+        status = runtime.run(
+            _run(
+                io,
+                args.host,
+                args.port,
+                secret if random_secret else None,
+                listen,
+                starts,
+                args.gc_threshold or None,
+            ),
+            args.loop,
         )
     except OSError as error:
         if args.advertise:
@@ -478,6 +505,7 @@ def _supervise(args: argparse.Namespace) -> int:
     port = reserved.getsockname()[1]
     common = ["--host", args.host, "--port", str(port), "--path", args.path]
     common += ["--log-level", args.log_level]
+    common += ["--loop", args.loop, "--gc-threshold", str(args.gc_threshold)]
     if args.redis_url:
         common += ["--redis-url", args.redis_url]
     else:
@@ -601,9 +629,11 @@ async def _run(
     random_secret: str | None,
     listen: dict[str, Any],
     starts: Sequence[Callable[[], None]] = (),
+    gc_threshold: int | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM, then close; return the exit status (130 if a second
-    SIGINT cut the shutdown short). ``starts`` run once listening (admin UI, metrics)."""
+    SIGINT cut the shutdown short). ``starts`` run once listening (admin UI, metrics), then
+    the garbage collector policy is applied (see roomcast.runtime)."""
     from roomcast.engine.signals import INTERRUPTED, close_interruptibly
 
     stop = asyncio.Event()
@@ -614,6 +644,7 @@ async def _run(
     await io.listen(host, port, **listen)
     for start in starts:
         start()
+    runtime.tune_gc(gc_threshold)
     scheme = "https" if listen.get("ssl") else "http"
     url = f"{scheme}://{_url_host(host)}:{io.listener.port}/"
     print(f"roomcast listening on {url}", flush=True)

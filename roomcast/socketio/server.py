@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from ssl import SSLContext
 from typing import Any, TypeVar
 
+from .. import runtime
 from ..engine.cors import CorsOptions
 from ..engine.engine import Engine
 from ..engine.http import ProxyTrust
@@ -22,6 +23,7 @@ from ..engine.signals import close_interruptibly
 from ..protocol.parser import JSON_PARSER, Parser, parser_named
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
+from ..runtime import GC_THRESHOLD
 from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
 from .clientfiles import route_client_files
@@ -301,18 +303,29 @@ class Server(Broadcasts):
         finally:
             await self.close()
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        loop: str = "auto",
+        gc_threshold: int | None = GC_THRESHOLD,
+        **options: Any,
+    ) -> None:
         """Serve until SIGINT or SIGTERM, then close gracefully (blocking); a second SIGINT
         stops waiting for the clients. ``options`` as :meth:`listen` (``ssl``,
-        ``forwarded_allow_ips``)."""
+        ``forwarded_allow_ips``). ``loop``: ``auto`` (uvloop if installed), ``asyncio`` or
+        ``uvloop``; ``gc_threshold``: the garbage collector policy applied once listening
+        (``None`` leaves Python's); see :mod:`roomcast.runtime`."""
 
         async def main() -> None:
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
+                    running.add_signal_handler(sig, stop.set)
             await self.listen(host, port, **options)
+            runtime.tune_gc(gc_threshold)
             try:
                 scheme = "https" if options.get("ssl") else "http"
                 logger.info("serving on %s://%s:%d", scheme, host, self.listener.port)
@@ -321,7 +334,7 @@ class Server(Broadcasts):
                 logger.info("shutting down")
                 await close_interruptibly(self.close())  # a second Ctrl-C stops waiting
 
-        asyncio.run(main())
+        runtime.run(main(), loop)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Disconnect every socket (``server shutting down``), close the adapters and the

@@ -120,6 +120,7 @@ async def test_serve_without_secret_prints_ready_tokens_and_stops_on_sigterm(
     )
     assert "user 1 (Ann) connected" in log
     assert tokens[0] not in log
+    assert "event loop: uvloop" in log  # the test set-up installs the fast extra
     # websockets' own lines for every WebSocket opened and closed stay below the default level.
     assert "connection open" not in log and "connection closed" not in log
 
@@ -142,7 +143,14 @@ async def test_serve_with_secret_from_environment_stops_on_sigint(
 async def test_serve_runs_an_app_given_as_module_attribute(
     serve: Starter, clients: Callable[[], ChatClient], port: int
 ) -> None:
-    process = await serve("tests.chat.example_app:io", env={"ROOMCAST_JWT_SECRET": SECRET})
+    process = await serve(
+        "tests.chat.example_app:io",
+        "--loop",
+        "asyncio",
+        "--gc-threshold",
+        "0",
+        env={"ROOMCAST_JWT_SECRET": SECRET},
+    )
     assert (await read_line(process)) == f"roomcast listening on http://127.0.0.1:{port}/"
     client = clients()
     hello: asyncio.Queue[str] = asyncio.Queue()
@@ -153,7 +161,9 @@ async def test_serve_runs_an_app_given_as_module_attribute(
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), WAIT * 2) == 0
     assert process.stderr is not None
-    assert "connected" in (await process.stderr.read()).decode()
+    log = (await process.stderr.read()).decode()
+    assert "connected" in log
+    assert "event loop: asyncio" in log
 
 
 async def test_serve_over_tls_behind_a_trusted_proxy(

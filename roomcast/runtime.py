@@ -1,0 +1,75 @@
+"""How a server process runs: its event loop and its garbage collector policy.
+
+Used by ``roomcast serve`` and :meth:`roomcast.Server.run`; an application that runs its own
+loop (under an ASGI server, or ``asyncio.run`` of its own) keeps its own choices.
+
+The event loop: uvloop when it is installed (the ``fast`` extra), else asyncio's. The GC
+policy: once the server listens, everything allocated so far (modules, the app, its
+handlers) is moved out of the collector's sight with :func:`gc.freeze`, and the first
+generation is collected every :data:`GC_THRESHOLD` allocations instead of 700. A server
+allocates a few dozen container objects per connection and per message, nearly none of them
+in reference cycles; with Python's default, a young collection runs every few connections
+during a burst of handshakes, and each older collection walks every live connection. What
+this saves is measured in bench/results/ (handshakes, fan-out); cyclic garbage, if an app
+makes any, is still collected, only later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["GC_THRESHOLD", "LOOPS", "loop_factory", "run", "tune_gc"]
+
+logger = logging.getLogger("roomcast")
+
+T = TypeVar("T")
+
+LOOPS = ("auto", "asyncio", "uvloop")
+"""The names :func:`run` takes: ``auto`` is uvloop when it can be imported, else asyncio."""
+
+GC_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def loop_factory(name: str = "auto") -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
+    """The event loop factory for ``name`` (one of :data:`LOOPS`) and the loop's name.
+
+    Raises :class:`ValueError` for an unknown name and :class:`ImportError` when ``uvloop``
+    is asked for and not installed."""
+    if name not in LOOPS:
+        raise ValueError(f"unknown event loop {name!r}: choose one of {', '.join(LOOPS)}")
+    if name != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if name == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop, f"uvloop {getattr(uvloop, '__version__', '')}".strip()
+    return asyncio.new_event_loop, "asyncio"
+
+
+def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
+    """Run ``main`` to completion on a new event loop of the kind ``loop`` (see
+    :func:`loop_factory`); log which one."""
+    factory, name = loop_factory(loop)
+    logger.info("event loop: %s", name)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+def tune_gc(threshold: int | None = GC_THRESHOLD) -> None:
+    """Freeze what exists now and collect the youngest generation every ``threshold``
+    allocations (``None``: leave Python's collector as it is). Call it once the server is
+    set up and listening."""
+    if threshold is None:
+        return
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(threshold, second, third)
+    logger.debug("gc: %d objects frozen, threshold %d", gc.get_freeze_count(), threshold)
