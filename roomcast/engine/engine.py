@@ -505,6 +505,7 @@ class Engine:
             close_timeout=options.websocket_close_timeout,
             ping_interval=options.websocket_ping_interval,
             batch=self._write_batch,
+            headers=request.headers,
         )
         if ws is None:
             return
