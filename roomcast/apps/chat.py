@@ -55,7 +55,7 @@ def _user(socket: Socket) -> dict[str, Any]:
     return user
 
 
-async def require_user(socket: Socket) -> None:
+def require_user(socket: Socket) -> None:
     """Refuse a token whose claims lack a usable ``id`` (string or integer)."""
     user_id = _user(socket).get("id")
     if isinstance(user_id, bool) or not isinstance(user_id, str | int) or user_id == "":

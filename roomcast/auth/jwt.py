@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -66,7 +66,7 @@ def jwt_auth(
     leeway: float | timedelta = 0,
     claims_key: str = "user",
     require: Iterable[str] = (),
-) -> Callable[[AuthSocket], Awaitable[None]]:
+) -> Callable[[AuthSocket], None]:
     """Return a connect middleware that admits sockets bearing a valid JWT.
 
     Use: ``io.use(jwt_auth(secret, ["HS256"]))``. ``key`` is an HMAC secret, a PEM public key
@@ -91,7 +91,7 @@ def jwt_auth(
     if isinstance(key, str | bytes) and keys.key_types == {"oct"} and len(_raw(key)) < _MIN_SECRET:
         logger.warning("the JWT secret is shorter than %d bytes: use a longer one", _MIN_SECRET)
 
-    async def authenticate(socket: AuthSocket) -> None:
+    def authenticate(socket: AuthSocket) -> None:
         try:
             token = find_token(socket.handshake)
             claims = verify_token(

@@ -220,7 +220,24 @@ class Namespace(Broadcasts):
         if not middlewares:
             self._do_connect(socket)
             return
-        spawn(self._connect_after_middlewares(socket, middlewares))
+        # Plain functions run now; a task is made only if one of them returns an awaitable.
+        for index, middleware in enumerate(middlewares):
+            try:
+                result = middleware(socket)
+            except Exception as exc:
+                self._middlewares_done(socket, self._refusal(exc))
+                return
+            if inspect.isawaitable(result):
+                spawn(self._finish_middlewares(socket, result, middlewares[index + 1 :]))
+                return
+        if self._middlewares_done(socket, None):
+            self._do_connect(socket)
+
+    async def _finish_middlewares(
+        self, socket: Socket, pending: Awaitable[None], rest: list[Middleware]
+    ) -> None:
+        if await self._run_middlewares(socket, rest, pending):
+            self._do_connect(socket)
 
     async def _recover(self, client: Client, auth: dict[str, Any], pid: str, offset: str) -> None:
         if pid in self._restoring:  # the same session asked for twice at once: one wins
@@ -296,21 +313,36 @@ class Namespace(Broadcasts):
         if await self._run_middlewares(socket, middlewares):
             self._do_connect(socket)
 
-    async def _run_middlewares(self, socket: Socket, middlewares: list[Middleware]) -> bool:
-        """Run the connect middleware; refuse the socket (and return False) if one fails."""
+    async def _run_middlewares(
+        self,
+        socket: Socket,
+        middlewares: list[Middleware],
+        pending: Awaitable[None] | None = None,
+    ) -> bool:
+        """Run the connect middleware (after ``pending``, one already started); refuse the
+        socket (and return False) if one fails."""
         error: dict[str, Any] | None = None
-        for middleware in middlewares:
-            try:
+        try:
+            if pending is not None:
+                await pending
+            for middleware in middlewares:
                 result = middleware(socket)
                 if inspect.isawaitable(result):
                     await result
-            except ConnectionRefused as exc:
-                error = {"message": exc.message, "data": exc.data}
-                break
-            except Exception:
-                logger.exception("connect middleware failed (namespace %s)", self.name)
-                error = {"message": "Internal server error", "data": None}
-                break
+        except Exception as exc:
+            error = self._refusal(exc)
+        return self._middlewares_done(socket, error)
+
+    def _refusal(self, exc: Exception) -> dict[str, Any]:
+        """The CONNECT_ERROR data for a middleware's exception (logged unless a refusal)."""
+        if isinstance(exc, ConnectionRefused):
+            return {"message": exc.message, "data": exc.data}
+        logger.error("connect middleware failed (namespace %s)", self.name, exc_info=exc)
+        return {"message": "Internal server error", "data": None}
+
+    def _middlewares_done(self, socket: Socket, error: dict[str, Any] | None) -> bool:
+        """Refuse the socket with ``error``, or drop it if its client left meanwhile; True if
+        it may connect."""
         if socket.client.closed:
             socket.discard()
             return False

@@ -59,6 +59,39 @@ async def test_middleware_refusal_reaches_the_client(io: Server, clients: Client
     assert connected[0].rooms == {connected[0].id, "early"}
 
 
+async def test_plain_middlewares_run_at_once_and_an_async_one_continues_in_a_task(
+    io: Server, clients: ClientFactory
+) -> None:
+    ran: list[tuple[str, bool]] = []
+
+    def plain(socket: Socket) -> None:  # no task is made for plain functions
+        ran.append(("plain", asyncio.current_task() is not None))
+
+    async def waits(socket: Socket) -> None:
+        await asyncio.sleep(0)
+        ran.append(("waits", True))
+
+    def after(socket: Socket) -> None:
+        ran.append(("after", asyncio.current_task() is not None))
+        if socket.handshake.auth.get("crash"):
+            raise RuntimeError("a bug in the middleware")
+
+    io.use(plain)
+    connected: list[Socket] = []
+    io.on("connection", connected.append)
+    await clients().connect(url_of(io))
+    assert ran == [("plain", False)] and len(connected) == 1
+    io.use(waits)
+    io.use(after)
+    ran.clear()
+    await clients().connect(url_of(io))
+    assert ran == [("plain", False), ("waits", True), ("after", True)] and len(connected) == 2
+    with pytest.raises(ConnectFailed) as refused:
+        await clients().connect(url_of(io), auth={"crash": True})
+    assert refused.value.message == "Internal server error"
+    assert len(connected) == 2
+
+
 async def test_refusal_without_data(io: Server, clients: ClientFactory) -> None:
     def refuse(socket: Socket) -> None:
         raise ConnectionRefused("go away")
