@@ -654,9 +654,9 @@ async def _run(
         await stop.wait()
     finally:
         logger.info("shutting down")
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signum)
+        # close_interruptibly replaces the handlers (and removes its own at the end): removing
+        # these first would leave Python's default for a moment, and a second Ctrl-C then
+        # would end the process with a traceback
         finished = await close_interruptibly(_close(io))
     return 0 if finished else INTERRUPTED
 

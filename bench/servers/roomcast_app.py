@@ -1,7 +1,8 @@
 """roomcast running the benchmark app (see bench/loadgen.js).
 
 ``python bench/servers/roomcast_app.py [--recovery] PORT``: ``--recovery`` turns connection state
-recovery on (default options); $BENCH_PARSER: the parser."""
+recovery on (default options); $BENCH_PARSER: the parser; $BENCH_LOOP and $BENCH_GC_THRESHOLD:
+see below."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from roomcast.runtime import GC_THRESHOLD
 from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
@@ -35,10 +37,12 @@ def echo(socket: Socket, payload: Any) -> Any:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    io.run("127.0.0.1", int(sys.argv[-1]))
+    # as a user's io.run(): uvloop when installed and the GC policy, unless $BENCH_LOOP or
+    # $BENCH_GC_THRESHOLD (0: Python's collector as it is) say otherwise, to measure each
+    threshold = int(os.environ.get("BENCH_GC_THRESHOLD", GC_THRESHOLD)) or None
+    io.run(
+        "127.0.0.1",
+        int(sys.argv[-1]),
+        loop=os.environ.get("BENCH_LOOP", "auto"),
+        gc_threshold=threshold,
+    )
