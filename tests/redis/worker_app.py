@@ -13,7 +13,35 @@ io = Server()
 
 @io.on("connection")
 def connected(socket: Socket) -> None:
+    if socket.recovered:  # moved here from another server with its session: it said hello
+        return
     socket.emit("hello", os.getpid())
+    socket.data["first"] = os.getpid()
+    burst = socket.handshake.auth.get("burst")
+    if isinstance(burst, int):  # events queued at once, more than one polling answer holds
+        socket.join("lobby")
+        for index in range(burst):
+            socket.emit("n", index, "x" * 1000)
+
+
+@io.on("where")
+def where(socket: Socket) -> int:
+    return os.getpid()
+
+
+@io.on("state")
+def state(socket: Socket) -> dict[str, Any]:
+    return {
+        "data": socket.data,
+        "rooms": sorted(socket.rooms - {socket.id}),
+        "id": socket.id,
+        "transport": socket.conn.transport_name,
+    }
+
+
+@io.on("ask")
+async def ask(socket: Socket) -> Any:
+    return await socket.emit_with_ack("question", timeout=10)
 
 
 @io.on("join")
