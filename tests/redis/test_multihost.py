@@ -659,7 +659,7 @@ async def test_an_upgrade_through_another_server_moves_the_session_there(
     async with _split_proxy(tmp_path, owner, arrival.port) as url:
         try:
             await client.reply("question", 42)
-            await client.connect(url, auth={"burst": BURST})
+            await client.connect(url, auth={"burst": BURST, "late": True})
             (first,) = await client.next_event("hello")
             if library == "node":  # it joins the namespace on polling, before it upgrades
                 assert first == owner.pid
@@ -676,6 +676,8 @@ async def test_an_upgrade_through_another_server_moves_the_session_there(
                 "transport": "websocket",
             }
             assert await client.call("where") == [arrival.pid]
+            if first == owner.pid:  # what a handler still running there sends reaches it too
+                assert await client.next_event("late") == [owner.pid]
             # the client depends on the server its WebSocket reached only
             assert owner.process is not None
             owner.process.kill()
@@ -772,3 +774,30 @@ async def test_an_upgrade_whose_owner_is_gone_fails_and_the_client_comes_back(
         await door.close()
     log = arrival.log.read_text()
     assert "Traceback" not in log, log
+
+
+async def test_an_ack_answered_after_the_move_by_a_handler_on_the_old_server_arrives(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path
+) -> None:
+    """The client's ``call`` reached its session's owner, whose handler answers only after
+    the session moved (its upgrade, held at a door meanwhile, reached another server): the
+    answer is relayed to the new server, and the client gets it."""
+    owner, arrival, _ = trio
+    door = _HeldDoor(arrival.port)
+    door_port = await door.start()
+    client = NodeClient(node_driver, ["polling", "websocket"])
+    try:
+        async with _split_proxy(tmp_path, owner, door_port) as url:
+            await client.connect(url)
+            assert await client.next_event("hello") == [owner.pid]
+            call = asyncio.ensure_future(client.call("slow"))
+            assert await client.next_event("started") == [owner.pid]  # on polling, there
+            door.open.set()  # now the upgrade goes on, and the session moves
+            assert await asyncio.wait_for(call, WAIT) == [owner.pid]
+            assert await client.call("where") == [arrival.pid]
+            assert not client.disconnected.done()
+    finally:
+        if not client.disconnected.done():
+            await client.disconnect()
+        await door.close()
+    assert "moved here" in arrival.log.read_text()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
+from roomcast.socketio.handlers import spawn
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
@@ -17,11 +19,29 @@ def connected(socket: Socket) -> None:
         return
     socket.emit("hello", os.getpid())
     socket.data["first"] = os.getpid()
+    if socket.handshake.auth.get("late"):
+        spawn(_late(socket))
     burst = socket.handshake.auth.get("burst")
     if isinstance(burst, int):  # events queued at once, more than one polling answer holds
         socket.join("lobby")
         for index in range(burst):
             socket.emit("n", index, "x" * 1000)
+
+
+async def _late(socket: Socket) -> None:
+    """Still running here after the socket's session moved to another server: say so."""
+    while socket.connected:
+        await asyncio.sleep(0.01)
+    socket.emit("late", os.getpid())
+
+
+@io.on("slow")
+async def slow(socket: Socket) -> int:
+    """Answers once the socket's session has moved to another server (or disconnected)."""
+    socket.emit("started", os.getpid())
+    while socket.connected:
+        await asyncio.sleep(0.01)
+    return os.getpid()
 
 
 @io.on("where")
