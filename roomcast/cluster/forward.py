@@ -249,13 +249,14 @@ class ForwardingListener(Listener):
                 writer.close()
         self._idle.clear()
         s = self.stats
-        if s.requests or s.upgrades or s.gone or s.refused:
+        if s.requests or s.upgrades or s.gone or s.refused or s.handoffs:
             logger.info(
-                "forwarded %d requests (%.1f ms mean), %d upgrades; %d to gone sessions, "
-                "%d refused",
+                "forwarded %d requests (%.1f ms mean), %d upgrades, %d handoffs begun; "
+                "%d to gone sessions, %d refused",
                 s.requests,
                 1000 * s.seconds / max(s.requests, 1),
                 s.upgrades,
+                s.handoffs,
                 s.gone,
                 s.refused,
             )

@@ -237,6 +237,9 @@ class ArrivingSession(Session):
             self._spawn(self._probe_owner())
         elif stage == _PROBED and data == "5":
             self._stage = _TAKING
+            if self._timer is not None:  # the client is upgraded now: the take has its own
+                self._timer.cancel()  # deadline (the relay's), a failure closes the WebSocket
+                self._timer = None
             self._spawn(self._take())
         elif stage != _FAILED:
             self._fail("unexpected packet during upgrade")
@@ -286,9 +289,6 @@ class ArrivingSession(Session):
         if state is None:
             self._fail("the owner did not hand the session over")
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._install(state)
 
     def _install(self, state: dict[str, Any]) -> None:

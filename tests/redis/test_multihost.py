@@ -313,11 +313,14 @@ async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
     try:
         by_pid = await _connect_all(cluster, clients)
 
-        def polling_only(node: Node) -> int:
-            return sum(c.transports == ["polling"] for c in by_pid.get(node.pid, []))
+        def mixed(node: Node) -> tuple[bool, int]:
+            mine = by_pid.get(node.pid, [])
+            kinds = {c.transports == ["polling"] for c in mine}  # type: ignore[attr-defined]
+            return len(kinds) == 2, len(mine)
 
-        # the survivor: a server with polling-only clients (the load balancer chose who got what)
-        stopped, killed, alive = sorted(cluster.nodes, key=polling_only)
+        # the survivor: a server with clients of both kinds (the load balancer chose who got
+        # what; its WebSocket clients may have made their handshake on the others)
+        stopped, killed, alive = sorted(cluster.nodes, key=mixed)
         assert stopped.process is not None and killed.process is not None
         stopped.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(stopped.process.wait, WAIT) == 0
@@ -331,7 +334,7 @@ async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
         # empty-response), and the owner takes it.
         survivors = await _still_working(by_pid[alive.pid], "still here")
         assert survivors == by_pid[alive.pid]
-        assert any("websocket" in c.transports for c in survivors)  # type: ignore[attr-defined]
+        assert mixed(alive)[0], by_pid
         # the others connect again through the load balancer: all to the survivor
         gone = [c for c in clients if c not in survivors]
         later = [_like(c, node_driver) for c in gone]
@@ -801,3 +804,24 @@ async def test_an_ack_answered_after_the_move_by_a_handler_on_the_old_server_arr
             await client.disconnect()
         await door.close()
     assert "moved here" in arrival.log.read_text()
+
+
+async def test_a_session_whose_data_is_not_json_stays_and_its_websocket_is_piped(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path
+) -> None:
+    owner, arrival, _ = trio
+    clients = [NodeClient(node_driver, ["polling", "websocket"]) for _ in range(2)]
+    try:
+        async with _split_proxy(tmp_path, owner, arrival.port) as url:
+            for client in clients:
+                await client.connect(url, auth={"bytes": True})
+                assert await client.next_event("hello") == [owner.pid]
+                await until_async(partial(client.call, "state"), _on_websocket)
+                assert await client.call("where") == [owner.pid]  # through the pipe
+    finally:
+        for client in clients:
+            if not client.disconnected.done():
+                await client.disconnect()
+    log = owner.log.read_text()
+    assert log.count("cannot move to another server") == 1, log  # logged once
+    assert "moved here" not in arrival.log.read_text()

@@ -21,6 +21,8 @@ def connected(socket: Socket) -> None:
     socket.data["first"] = os.getpid()
     if socket.handshake.auth.get("late"):
         spawn(_late(socket))
+    if socket.handshake.auth.get("bytes"):  # not JSON: the session cannot move
+        socket.data["raw"] = b"\x00"
     burst = socket.handshake.auth.get("burst")
     if isinstance(burst, int):  # events queued at once, more than one polling answer holds
         socket.join("lobby")
@@ -52,7 +54,7 @@ def where(socket: Socket) -> int:
 @io.on("state")
 def state(socket: Socket) -> dict[str, Any]:
     return {
-        "data": socket.data,
+        "data": {k: v for k, v in socket.data.items() if k != "raw"},
         "rooms": sorted(socket.rooms - {socket.id}),
         "id": socket.id,
         "transport": socket.conn.transport_name,
