@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio
+import websockets.asyncio.client
 
 from roomcast.cluster.forward import FORWARDED_HEADER
 from roomcast.cluster.registry import KEY_PREFIX, TTL
@@ -825,3 +826,33 @@ async def test_a_session_whose_data_is_not_json_stays_and_its_websocket_is_piped
     log = owner.log.read_text()
     assert log.count("cannot move to another server") == 1, log  # logged once
     assert "moved here" not in arrival.log.read_text()
+
+
+async def test_the_engineio_sequence_of_a_session_moving(trio: list[Node]) -> None:
+    """On the wire: the owner's waiting GET (relayed by a third server) gets a noop on the
+    probe; after the move the WebSocket serves the session, and a polling request for it
+    anywhere gets the answer of an upgraded session (400 Bad request), not "unknown"."""
+    owner, arrival, other = trio
+    ws_url = f"ws://127.0.0.1:{arrival.port}/socket.io/?EIO=4&transport=websocket"
+    bad_request = {"code": 3, "message": "Bad request"}
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        assert (await http.post(_url(owner, sid), content="40")).text == "ok"
+        assert (await http.get(_url(owner, sid))).text.startswith("40{")
+        waiting = asyncio.ensure_future(http.get(_url(other, sid)))
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+            assert (await waiting).text == "6"
+            await ws.send("5")
+            await ws.send('420["where"]')
+            assert await ws.recv() == f"430[{arrival.pid}]"
+            for node in (owner, other, arrival):
+                answer = await http.get(_url(node, sid))
+                assert (answer.status_code, answer.json()) == (400, bad_request), node
+            assert owner.process is not None
+            owner.process.kill()
+            await asyncio.to_thread(owner.process.wait, WAIT)
+            await ws.send('421["where"]')
+            assert await ws.recv() == f"431[{arrival.pid}]"
+    assert "Traceback" not in arrival.log.read_text()
