@@ -663,6 +663,7 @@ async def test_an_upgrade_through_another_server_moves_the_session_there(
     async with _split_proxy(tmp_path, owner, arrival.port) as url:
         try:
             await client.reply("question", 42)
+            await client.hold("pending")
             await client.connect(url, auth={"burst": BURST, "late": True})
             (first,) = await client.next_event("hello")
             if library == "node":  # it joins the namespace on polling, before it upgrades
@@ -680,8 +681,10 @@ async def test_an_upgrade_through_another_server_moves_the_session_there(
                 "transport": "websocket",
             }
             assert await client.call("where") == [arrival.pid]
-            if first == owner.pid:  # what a handler still running there sends reaches it too
-                assert await client.next_event("late") == [owner.pid]
+            if first == owner.pid:
+                # the old server's emit_with_ack failed at the move, and what its handler
+                # sent then reaches the client too
+                assert await client.next_event("late") == [owner.pid, "SocketDisconnected"]
             # the client depends on the server its WebSocket reached only
             assert owner.process is not None
             owner.process.kill()
@@ -694,7 +697,7 @@ async def test_an_upgrade_through_another_server_moves_the_session_there(
             assert await sender.call("shout", "lobby", "hi") == ["sent"]
             assert await client.next_event("news") == ["hi"]
             rest = [client.events.get_nowait()[0] for _ in range(client.events.qsize())]
-            assert rest == []  # no event twice, no second hello
+            assert set(rest) <= {"pending"}  # no event twice, no second hello
             assert not client.disconnected.done()
         finally:
             for each in (client, sender):

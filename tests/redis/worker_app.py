@@ -6,6 +6,7 @@ import asyncio
 import os
 from typing import Any
 
+from roomcast.errors import SocketDisconnected
 from roomcast.socketio.handlers import spawn
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
@@ -31,10 +32,14 @@ def connected(socket: Socket) -> None:
 
 
 async def _late(socket: Socket) -> None:
-    """Still running here after the socket's session moved to another server: say so."""
-    while socket.connected:
-        await asyncio.sleep(0.01)
-    socket.emit("late", os.getpid())
+    """Waits for an ack the client never sends; still running here after the socket's
+    session moved to another server (the wait fails then): say so."""
+    try:
+        await socket.emit_with_ack("pending")
+        outcome = "answered"
+    except SocketDisconnected:
+        outcome = "SocketDisconnected"
+    socket.emit("late", os.getpid(), outcome)
 
 
 @io.on("slow")
