@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import json
 import logging
 import socket
@@ -532,6 +533,11 @@ class ForwardingListener(Listener):
                     400, [("Content-type", "text/html")], b"Session ID unknown", close=True
                 )
             if answer.status == 200:
+                refused = engine.check_moving(request)  # the engine's middlewares run here
+                if inspect.isawaitable(refused):
+                    refused = await refused
+                if refused is not None:
+                    return refused
                 self.stats.handoffs += 1
                 engine.accept_moving(request, connection, owner)
                 return None

@@ -509,6 +509,37 @@ class Engine:
         if ws is not None:
             self.attach_websocket(request, ws)
 
+    def check_moving(self, request: Request) -> Response | Awaitable[Response | None] | None:
+        """Whether to accept the WebSocket upgrade ``request`` of a session another server has
+        (see :meth:`accept_moving`): the middlewares of :meth:`use`, then the request's own
+        checks (the session's are the owner's). ``None``: accept; else the refusal, now or
+        later. Internal, used by the cluster's listener."""
+        middlewares = self.middlewares
+        if middlewares is not None:
+            decided = run_middlewares(middlewares, request)
+            if inspect.isawaitable(decided):
+                return self._check_moving_later(decided, request)
+            if decided is not None:
+                return self._upgrade_middleware_refusal(decided)
+        return self._check_moving_request(request)
+
+    async def _check_moving_later(
+        self, decided: Awaitable[MiddlewareResult], request: Request
+    ) -> Response | None:
+        result = await decided
+        if result is not None:
+            return self._upgrade_middleware_refusal(result)
+        return self._check_moving_request(request)
+
+    def _check_moving_request(self, request: Request) -> Response | None:
+        query = request.query
+        if query.get("transport") != "websocket" or "websocket" not in self.options.transports:
+            return self._abort_upgrade((UNKNOWN_TRANSPORT, None))
+        origin = request.headers.get("origin")
+        if query.get("EIO") != "4" or (origin and _INVALID_HEADER_CHAR.search(origin)):
+            return self._abort_upgrade((BAD_REQUEST, None))
+        return None
+
     def accept_moving(self, request: Request, connection: HttpProtocol, owner: Owner) -> None:
         """Accept the WebSocket upgrade ``request`` of a polling session that ``owner`` (another
         server) has, and move the session here as the upgrade goes on (see

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio
+import websockets
 import websockets.asyncio.client
 
 from roomcast.cluster.forward import FORWARDED_HEADER
@@ -842,6 +843,12 @@ async def test_the_engineio_sequence_of_a_session_moving(trio: list[Node]) -> No
         sid = await _open(http, owner)
         assert (await http.post(_url(owner, sid), content="40")).text == "ok"
         assert (await http.get(_url(owner, sid))).text.startswith("40{")
+        refused = websockets.asyncio.client.connect(
+            f"{ws_url}&sid={sid}", additional_headers={"x-refuse": "1"}
+        )
+        with pytest.raises(websockets.InvalidStatus) as caught:
+            await refused  # the engine's middleware runs on the server the upgrade reached
+        assert caught.value.response.status_code == 403
         waiting = asyncio.ensure_future(http.get(_url(other, sid)))
         async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
             await ws.send("2probe")

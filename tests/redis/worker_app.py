@@ -6,12 +6,20 @@ import asyncio
 import os
 from typing import Any
 
+from roomcast.engine.http import Request, Response
 from roomcast.errors import SocketDisconnected
 from roomcast.socketio.handlers import spawn
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 
 io = Server()
+
+
+@io.engine.use
+def refuse_marked(request: Request) -> Response | None:
+    """An engine middleware: refuses the requests marked so (it runs on every server that
+    serves a request, the upgrades of moving sessions included)."""
+    return Response(403, [], b"refused") if "x-refuse" in request.headers else None
 
 
 @io.on("connection")
