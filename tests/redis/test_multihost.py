@@ -866,3 +866,31 @@ async def test_the_engineio_sequence_of_a_session_moving(trio: list[Node]) -> No
             await ws.send('421["where"]')
             assert await ws.recv() == f"431[{arrival.pid}]"
     assert "Traceback" not in arrival.log.read_text()
+
+
+async def test_an_upgrade_given_up_after_the_probe_leaves_the_session_on_polling(
+    trio: list[Node],
+) -> None:
+    """The WebSocket closes between ``3probe`` and ``5``: the owner is told, its session goes
+    on polling as before (no more noop answers), and a later upgrade moves it."""
+    owner, arrival, _ = trio
+    ws_url = f"ws://127.0.0.1:{arrival.port}/socket.io/?EIO=4&transport=websocket"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+        assert (await http.post(_url(arrival, sid), content="40")).text == "ok"
+
+        async def poll() -> str:
+            return (await http.get(_url(owner, sid))).text
+
+        # a noop may still come while the owner hears of the cancel; then the answer is there
+        assert (await until_async(poll, lambda text: text != "6")).startswith("40{")
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+            await ws.send("5")
+            await ws.send('420["where"]')
+            assert await ws.recv() == f"430[{arrival.pid}]"
+    assert "Traceback" not in owner.log.read_text() + arrival.log.read_text()
