@@ -25,6 +25,12 @@ new connection. Relays are bounded: a connect timeout, an answer timeout (longer
 long-polling GET may wait), and at most :data:`MAX_IN_FLIGHT` relays at once (more get 503).
 An owner that cannot be reached or does not know the session means the session is gone: the
 request gets the engine's own "Session ID unknown" answer, and the client reconnects.
+
+Across hosts, a WebSocket upgrade of another server's session is not piped: the session moves
+to the server the upgrade reached, its owner handing it over in step with the upgrade (see
+:mod:`roomcast.engine.handoff`, requests marked with :data:`HANDOFF_HEADER`), so that the
+client then depends on that server only. It is piped as before when the owner is a worker of
+this host, and when the session cannot move (its sockets' ``data`` is not JSON).
 """
 
 from __future__ import annotations
