@@ -81,6 +81,9 @@ def _free_ports(count: int) -> int:
             for offset in range(count):
                 sock = socket.socket()
                 socks.append(sock)
+                # as the servers bind (socket.create_server): a port that only connections
+                # in TIME-WAIT still use is free for them
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("127.0.0.1", first + offset))
             return first
         except OSError:
