@@ -25,6 +25,12 @@ new connection. Relays are bounded: a connect timeout, an answer timeout (longer
 long-polling GET may wait), and at most :data:`MAX_IN_FLIGHT` relays at once (more get 503).
 An owner that cannot be reached or does not know the session means the session is gone: the
 request gets the engine's own "Session ID unknown" answer, and the client reconnects.
+
+Across hosts, a WebSocket upgrade of another server's session is not piped: the session moves
+to the server the upgrade reached, its owner handing it over in step with the upgrade (see
+:mod:`roomcast.engine.handoff`, requests marked with :data:`HANDOFF_HEADER`), so that the
+client then depends on that server only. It is piped as before when the owner is a worker of
+this host, and when the session cannot move (its sockets' ``data`` is not JSON).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import json
 import logging
 import socket
@@ -39,7 +46,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
+from typing import Any
 
+from ..engine.handoff import hand_over
 from ..engine.http import HttpProtocol, Request, Response, Router
 from ..engine.listener import Listener
 from ..engine.polling import PollingTransport
@@ -61,6 +70,9 @@ FORWARDED_HEADER = "x-roomcast-forwarded"
 ABORTED_HEADER = "x-roomcast-aborted"
 """On a relayed request whose body was not read whole: ``timeout`` (late, ``timed_out``) or
 ``size`` (too large, ``truncated``); the owner answers it as the relaying worker would have."""
+HANDOFF_HEADER = "x-roomcast-handoff"
+"""Marks a step of a session's handoff (``prepare``, ``probe``, ``take``, ``cancel``: see
+:mod:`roomcast.engine.handoff`) sent to the session's owner."""
 RELEASE_HEADER = "x-roomcast-release"
 """Marks the message a worker sends the owner once a relayed POST's answer is out."""
 HOLD_TIMEOUT = 5.0
@@ -97,6 +109,9 @@ class ForwardStats:
     """Polling requests relayed and answered by their owner."""
     upgrades: int = 0
     """WebSocket upgrades piped to their owner."""
+    handoffs: int = 0
+    """WebSocket upgrades whose session moved here from its owner (started; see
+    :mod:`roomcast.engine.handoff`)."""
     gone: int = 0
     """Requests whose owner could not be reached or did not know the session."""
     refused: int = 0
@@ -241,13 +256,14 @@ class ForwardingListener(Listener):
                 writer.close()
         self._idle.clear()
         s = self.stats
-        if s.requests or s.upgrades or s.gone or s.refused:
+        if s.requests or s.upgrades or s.gone or s.refused or s.handoffs:
             logger.info(
-                "forwarded %d requests (%.1f ms mean), %d upgrades; %d to gone sessions, "
-                "%d refused",
+                "forwarded %d requests (%.1f ms mean), %d upgrades, %d handoffs begun; "
+                "%d to gone sessions, %d refused",
                 s.requests,
                 1000 * s.seconds / max(s.requests, 1),
                 s.upgrades,
+                s.handoffs,
                 s.gone,
                 s.refused,
             )
@@ -309,6 +325,12 @@ class ForwardingListener(Listener):
                 holds[0].release()
             return Response(204, [])
         engine = self._engine_for(request.url)
+        stage = request.headers.get(HANDOFF_HEADER)
+        if stage is not None:
+            if engine is None:
+                return Response(404, [])
+            status, body = hand_over(engine, sid, stage)
+            return Response(status, [("Content-Type", "application/json")], body)
         session = engine.sessions.get(sid) if engine is not None else None
         if request.method == "POST" and session is not None:
             holds = self._holds.setdefault(sid, collections.deque())
@@ -498,8 +520,37 @@ class ForwardingListener(Listener):
         if sid is None:
             return super().handle_upgrade(request, connection)
         self.forwarded += 1
+        return self._upgrade_foreign(sid, request, connection)
+
+    async def _upgrade_foreign(
+        self, sid: str, request: Request, connection: HttpProtocol
+    ) -> Response | None:
+        """The WebSocket upgrade of another server's session: the session moves here (its
+        owner on another host hands it over), or the WebSocket is piped to the owner (a
+        worker of this host, or a session that cannot move)."""
+        engine = self._engine_for(request.url)
+        peer = None if self.routing is None else await self.routing.owner(sid)
+        if isinstance(peer, tuple) and engine is not None and engine.handoff is not None:
+            owner = _Owner(self, peer, request.url)
+            answer = await owner.ask("prepare")
+            if answer is None or answer.status == 404:  # gone: as the engine answers then
+                self.stats.gone += 1
+                return Response(
+                    400, [("Content-type", "text/html")], b"Session ID unknown", close=True
+                )
+            if answer.status == 200:
+                refused = engine.check_moving(request)  # the engine's middlewares run here
+                if inspect.isawaitable(refused):
+                    refused = await refused
+                if refused is not None:
+                    return refused
+                self.stats.handoffs += 1
+                engine.accept_moving(request, connection, owner)
+                return None
+        if connection.transport is None or connection.transport.is_closing():
+            return None
         transport, raw = connection.detach()
-        return self._forward_upgrade(sid, transport, _mark_forwarded(raw))
+        return await self._forward_upgrade(sid, transport, _mark_forwarded(raw))
 
     async def _forward_upgrade(
         self, sid: str, client: asyncio.Transport, raw: bytes
@@ -565,9 +616,59 @@ class _Public:
 
 def _strip(request: Request) -> None:
     headers = request.headers
-    if FORWARDED_HEADER in headers or RELEASE_HEADER in headers:
+    if FORWARDED_HEADER in headers or RELEASE_HEADER in headers or HANDOFF_HEADER in headers:
         headers.pop(FORWARDED_HEADER, None)
         headers.pop(RELEASE_HEADER, None)
+        headers.pop(HANDOFF_HEADER, None)
+
+
+class _Owner:
+    """The owner of a session moving here, reached over the cluster's kept-alive relay
+    connections (an :class:`~roomcast.engine.handoff.Owner`)."""
+
+    __slots__ = ("_listener", "_peer", "_url")
+
+    def __init__(self, listener: ForwardingListener, peer: Address, url: str) -> None:
+        self._listener = listener
+        self._peer = peer
+        self._url = url
+
+    async def ask(self, stage: str) -> Response | None:
+        """Send one step; the owner's answer, or ``None`` if it cannot be reached."""
+        raw = (
+            f"POST {self._url} HTTP/1.1\r\n{FORWARDED_HEADER}: 1\r\n{HANDOFF_HEADER}: {stage}"
+            "\r\ncontent-length: 0\r\n\r\n"
+        ).encode("latin-1")
+        listener, peer = self._listener, self._peer
+        try:
+            reader, writer, answer = await listener._exchange(peer, raw, listener.connect_timeout)
+        except (TimeoutError, OSError) as exc:
+            logger.warning("cannot reach %s for a handoff: %s", _name(peer), exc or "timeout")
+            return None
+        listener._park(peer, reader, writer, answer)
+        return answer
+
+    async def probe(self) -> bool:
+        answer = await self.ask("probe")
+        return answer is not None and answer.status == 200
+
+    async def take(self) -> dict[str, Any] | None:
+        answer = await self.ask("take")
+        if answer is None or answer.status != 200:
+            return None
+        try:
+            state = json.loads(answer.body)
+        except ValueError:
+            return None
+        return state if isinstance(state, dict) else None
+
+    async def _cancel(self) -> None:
+        await self.ask("cancel")
+
+    def cancel(self) -> None:
+        task = asyncio.ensure_future(self._cancel())
+        self._listener._tasks.add(task)
+        task.add_done_callback(self._listener._tasks.discard)
 
 
 # one HTTP exchange over a unix socket

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import dataclasses
 import inspect
 import logging
@@ -32,6 +33,7 @@ from typing import Any, TypeVar, overload
 from ..protocol.jsoncodec import dumps
 from .budget import OpenWebSocket, WriteBudget
 from .cors import cors_headers, preflight
+from .handoff import ArrivingSession, Owner, SessionHandoff
 from .hooks import (
     AnswerHooks,
     CookieOptions,
@@ -45,7 +47,7 @@ from .options import EngineOptions
 from .polling import PollingTransport
 from .reasons import SERVER_SHUTTING_DOWN
 from .session import COUNTERS, Session, Transport
-from .websocket import WriteBatch, open_websocket
+from .websocket import WebSocketTransport, WriteBatch, open_websocket
 
 __all__ = ["ERROR_MESSAGES", "Engine"]
 
@@ -113,6 +115,11 @@ class Engine:
         it, see :mod:`roomcast.cluster.forward`); the random part keeps its 144 bits."""
         self.on_connection: Callable[[Session], Any] | None = None
         """Called with each new session, once its open packet is queued."""
+        self.handoff: SessionHandoff | None = None
+        """What moves the state above a session to another server of a cluster (set by the
+        Socket.IO server; see :mod:`roomcast.engine.handoff`). ``None``: sessions never move."""
+        self.moved: collections.OrderedDict[str, None] = collections.OrderedDict()
+        """Sids of sessions that moved to another server (the latest ones)."""
         self._handlers: dict[str, list[Callable[..., Any]]] = {
             "connection": [],
             "message": [],
@@ -246,6 +253,8 @@ class Engine:
         if sid:
             session = self.sessions.get(sid)
             if session is None:
+                if sid in self.moved:  # it upgraded (on another server): as Node answers then
+                    return BAD_REQUEST, None
                 return UNKNOWN_SID, None
             if not upgrade and session.transport_name != transport:
                 return BAD_REQUEST, None
@@ -367,6 +376,10 @@ class Engine:
             )
         )
         return session
+
+    def session_closed(self, session: Session) -> None:
+        """``session`` has finished: forget it and count it; internal (sessions call it)."""
+        self._session_closed(session)
 
     def _session_closed(self, session: Session) -> None:
         if self.sessions.get(session.sid) is session:
@@ -492,8 +505,57 @@ class Engine:
         return True
 
     def _upgrade(self, request: Request, connection: HttpProtocol) -> None:
+        ws = self._open_websocket(request, connection)
+        if ws is not None:
+            self.attach_websocket(request, ws)
+
+    def check_moving(self, request: Request) -> Response | Awaitable[Response | None] | None:
+        """Whether to accept the WebSocket upgrade ``request`` of a session another server has
+        (see :meth:`accept_moving`): the middlewares of :meth:`use`, then the request's own
+        checks (the session's are the owner's). ``None``: accept; else the refusal, now or
+        later. Internal, used by the cluster's listener."""
+        middlewares = self.middlewares
+        if middlewares is not None:
+            decided = run_middlewares(middlewares, request)
+            if inspect.isawaitable(decided):
+                return self._check_moving_later(decided, request)
+            if decided is not None:
+                return self._upgrade_middleware_refusal(decided)
+        return self._check_moving_request(request)
+
+    async def _check_moving_later(
+        self, decided: Awaitable[MiddlewareResult], request: Request
+    ) -> Response | None:
+        result = await decided
+        if result is not None:
+            return self._upgrade_middleware_refusal(result)
+        return self._check_moving_request(request)
+
+    def _check_moving_request(self, request: Request) -> Response | None:
+        query = request.query
+        if query.get("transport") != "websocket" or "websocket" not in self.options.transports:
+            return self._abort_upgrade((UNKNOWN_TRANSPORT, None))
+        origin = request.headers.get("origin")
+        if query.get("EIO") != "4" or (origin and _INVALID_HEADER_CHAR.search(origin)):
+            return self._abort_upgrade((BAD_REQUEST, None))
+        return None
+
+    def accept_moving(self, request: Request, connection: HttpProtocol, owner: Owner) -> None:
+        """Accept the WebSocket upgrade ``request`` of a polling session that ``owner`` (another
+        server) has, and move the session here as the upgrade goes on (see
+        :mod:`roomcast.engine.handoff`); internal, used by the cluster's listener."""
+        ws = self._open_websocket(request, connection)
+        if ws is None:
+            return
+        self._websockets.add(ws)
+        ws.session = ArrivingSession(self, request, ws, owner)
+        ws.start()
+
+    def _open_websocket(
+        self, request: Request, connection: HttpProtocol
+    ) -> WebSocketTransport | None:
         if connection.transport is None or connection.transport.is_closing():
-            return  # the client left while allow_request was running
+            return None  # the client left while allow_request was running
         transport, raw = connection.detach()
         options = self.options
         ws = open_websocket(
@@ -507,10 +569,9 @@ class Engine:
             batch=self._write_batch,
             headers=request.headers,
         )
-        if ws is None:
-            return
-        ws.on_lost = self.websocket_lost
-        self.attach_websocket(request, ws)
+        if ws is not None:
+            ws.on_lost = self.websocket_lost
+        return ws
 
     def attach_websocket(self, request: Request, ws: OpenWebSocket) -> None:
         """Give an accepted WebSocket its session: a new one, or the polling session it

@@ -207,7 +207,13 @@ def decode_packet(fields: Any) -> Packet | None:
     elif kind is PacketType.BINARY_ACK:
         kind = PacketType.ACK
     nsp = fields.get("nsp")
-    return Packet(kind, nsp if isinstance(nsp, str) else "/", fields.get("data"), None)
+    ack_id = fields.get("id")
+    # an ACK keeps its id: a server relays a moved socket's late ack answers this way (an
+    # EVENT's id is the sending server's own, each server gives its recipients a fresh one)
+    keep = kind is PacketType.ACK and isinstance(ack_id, int) and not isinstance(ack_id, bool)
+    return Packet(
+        kind, nsp if isinstance(nsp, str) else "/", fields.get("data"), ack_id if keep else None
+    )
 
 
 def encode_opts(opts: BroadcastOptions, *, with_flags: bool = True) -> dict[str, Any]:

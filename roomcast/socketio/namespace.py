@@ -365,6 +365,20 @@ class Namespace(Broadcasts):
         for handler, _ in self.handlers("connect") + self.handlers("connection"):
             call_handler(handler, (socket,), what="connection", socket_id=socket.id)
 
+    def adopt(self, socket: Socket) -> None:
+        """Take ``socket`` (already in its rooms), moved here from another server with its
+        session: it connects without a CONNECT answer (the client is connected already) and
+        without the middleware (it passed them there); ``connection`` handlers run, with
+        ``socket.recovered`` true, so that handlers registered on the socket exist here too."""
+        self.sockets[socket.id] = socket
+        if socket.pid is not None:
+            self._pids[socket.pid] = socket
+        socket.connected = True
+        socket.join(socket.id)
+        socket.client.add_socket(socket)
+        for handler, _ in self.handlers("connect") + self.handlers("connection"):
+            call_handler(handler, (socket,), what="connection", socket_id=socket.id)
+
     def remove_socket(self, socket: Socket) -> None:
         """Forget ``socket``; a dynamic child left empty unregisters itself (if configured)."""
         self.sockets.pop(socket.id, None)

@@ -28,6 +28,7 @@ from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
 from .clientfiles import route_client_files
 from .handlers import spawn
+from .handoff import ServerHandoff
 from .namespace import Middleware, Namespace, ParentNamespace
 from .recovery import RecoveryOptions
 
@@ -89,6 +90,7 @@ class Server(Broadcasts):
             engine_options["cors"] = CorsOptions(origins=cors_origins)
         self.engine = Engine(**engine_options)
         self.engine.on_connection = self._on_connection
+        self.engine.handoff = ServerHandoff(self)
         self.connect_timeout = connect_timeout
         self.adapter_factory = adapter
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces

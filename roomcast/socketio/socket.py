@@ -395,6 +395,22 @@ class Socket(Targets):
             self._acks.close()
         self._emit_reserved("disconnect", reason, description)
 
+    def move_out(self, relay: Client) -> None:
+        """The socket moved to another server with its session (a cluster's handoff): leave
+        the namespace here without ``disconnecting``/``disconnect`` (the client is still
+        connected, elsewhere). Awaited acks fail with :class:`SocketDisconnected`; what is
+        sent to this object later (an ack answered late, an ``emit``) goes through ``relay``.
+        ``rooms`` keeps the rooms it was in."""
+        if not self.connected:
+            return
+        self._rooms_at_close = self.nsp.adapter.socket_rooms(self.id)
+        self.nsp.adapter.del_all(self.id)
+        self.nsp.remove_socket(self)
+        self.connected = False
+        self.client = relay
+        if self._acks is not None:
+            self._acks.close()
+
     def discard(self) -> None:
         """Forget a socket that never connected (refused, or its connection closed first)."""
         self.nsp.adapter.del_all(self.id)

@@ -114,3 +114,13 @@ def test_malformed_broadcasts_are_ignored() -> None:
     assert decode_broadcast(encode_msgpack(["uid", "not a packet", {}])) is None
     assert decode_broadcast(encode_msgpack([1, {"type": 2}, {}])) is None
     assert decode_broadcast(encode_msgpack(["uid", {"type": 99}, {}])) is None
+
+
+def test_a_broadcast_ack_keeps_its_id_an_event_does_not() -> None:
+    """A server relays a moved socket's late ack answer as a broadcast ACK to the socket's
+    room: its id must survive; an EVENT's id is never taken from another server."""
+    opts = BroadcastOptions(frozenset({"s1"}))
+    ack = decode_broadcast(encode_broadcast("u", Packet(PacketType.ACK, "/", [1], 7), opts))
+    event = decode_broadcast(encode_broadcast("u", Packet(PacketType.EVENT, "/", ["e"], 7), opts))
+    assert ack is not None and ack[1].type is PacketType.ACK and ack[1].id == 7
+    assert event is not None and event[1].id is None

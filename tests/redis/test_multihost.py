@@ -19,18 +19,22 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio
+import websockets
+import websockets.asyncio.client
 
 from roomcast.cluster.forward import FORWARDED_HEADER
 from roomcast.cluster.registry import KEY_PREFIX, TTL
 from tests.chat.test_browser import Browser, browser, connect_and_join, expect, open_page
 from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT, free_port
-from tests.socketio.conftest import NodeClient, NodeDriver, PyClient, SioClient
+from tests.socketio.conftest import ConnectFailed, NodeClient, NodeDriver, PyClient, SioClient
 from tests.waiting import until_async
 
 from .conftest import WAIT, NodeServer, RedisServer
@@ -77,6 +81,9 @@ def _free_ports(count: int) -> int:
             for offset in range(count):
                 sock = socket.socket()
                 socks.append(sock)
+                # as the servers bind (socket.create_server): a port that only connections
+                # in TIME-WAIT still use is free for them
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("127.0.0.1", first + offset))
             return first
         except OSError:
@@ -204,14 +211,23 @@ async def _cluster(
 
 
 async def _connect_all(cluster: Cluster, clients: list[SioClient]) -> dict[int, list[SioClient]]:
-    """Connect every client through the load balancer, join room r; the clients by server pid."""
+    """Connect every client through the load balancer, join room r; the clients by the pid of
+    the server that has each one's session once its upgrade (if any) is over (the server its
+    WebSocket reached, where the session moved, unless that is a worker of the same host)."""
     by_pid: dict[int, list[SioClient]] = {}
     for client in clients:
         await client.connect(cluster.url)
-        pid = (await client.next_event("hello"))[0]
-        by_pid.setdefault(pid, []).append(client)
+        await client.next_event("hello")
         assert await client.call("join", "r") == ["joined"]
+        if "websocket" in client.transports:  # type: ignore[attr-defined]
+            await until_async(partial(client.call, "state"), _on_websocket)
+        pid = (await client.call("where"))[0]
+        by_pid.setdefault(pid, []).append(client)
     return by_pid
+
+
+def _on_websocket(answer: list[dict[str, Any]]) -> bool:
+    return answer[0]["transport"] == "websocket"
 
 
 async def _broadcast_reaches(clients: list[SioClient], sender: SioClient, text: str) -> None:
@@ -302,11 +318,14 @@ async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
     try:
         by_pid = await _connect_all(cluster, clients)
 
-        def polling_only(node: Node) -> int:
-            return sum(c.transports == ["polling"] for c in by_pid.get(node.pid, []))
+        def mixed(node: Node) -> tuple[bool, int]:
+            mine = by_pid.get(node.pid, [])
+            kinds = {c.transports == ["polling"] for c in mine}  # type: ignore[attr-defined]
+            return len(kinds) == 2, len(mine)
 
-        # the survivor: a server with polling-only clients (the load balancer chose who got what)
-        stopped, killed, alive = sorted(cluster.nodes, key=polling_only)
+        # the survivor: a server with clients of both kinds (the load balancer chose who got
+        # what; its WebSocket clients may have made their handshake on the others)
+        stopped, killed, alive = sorted(cluster.nodes, key=mixed)
         assert stopped.process is not None and killed.process is not None
         stopped.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(stopped.process.wait, WAIT) == 0
@@ -314,15 +333,13 @@ async def test_a_stopped_and_a_killed_server_leave_the_others_clients_working(
         await asyncio.to_thread(killed.process.wait, WAIT)
         for client in by_pid.get(stopped.pid, []) + by_pid.get(killed.pid, []):
             await asyncio.wait_for(asyncio.shield(client.disconnected), WAIT)
-        # The survivor's clients keep working, but for those whose WebSocket was piped, or
-        # whose long-polling request was relayed, through a dead server at that moment (the
-        # load balancer chose it): that connection died with it, as would any through a dead
-        # proxy, and the client sees a transport error (then reconnects, below).
-        # A long-polling GET relayed through a dead server is sent again by HAProxy (retry-on
-        # empty-response) and the owner takes it: polling-only clients all keep working.
+        # Every client of the survivor keeps working: a WebSocket that reached it through
+        # the load balancer moved its session there (whichever server made it), and a
+        # long-polling GET relayed through a dead server is sent again by HAProxy (retry-on
+        # empty-response), and the owner takes it.
         survivors = await _still_working(by_pid[alive.pid], "still here")
-        polling = [c for c in by_pid[alive.pid] if c.transports == ["polling"]]
-        assert polling and all(c in survivors for c in polling)
+        assert survivors == by_pid[alive.pid]
+        assert mixed(alive)[0], by_pid
         # the others connect again through the load balancer: all to the survivor
         gone = [c for c in clients if c not in survivors]
         later = [_like(c, node_driver) for c in gone]
@@ -545,3 +562,338 @@ def test_a_server_that_cannot_reach_redis_does_not_join() -> None:
     assert done.returncode == 1
     assert "cannot join the cluster: Redis is unreachable" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# a session moves to the server its WebSocket upgrade reached
+
+
+@pytest.fixture
+async def trio(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[list[Node]]:
+    """Three ``--advertise`` servers: the owner of the sessions, the one their WebSockets
+    reach, and one more (no load balancer: the tests route requests)."""
+    async with _nodes(redis_server, tmp_path, 3) as nodes:
+        yield nodes
+
+
+@contextlib.asynccontextmanager
+async def _nodes(
+    redis_server: RedisServer, tmp_path: Path, count: int
+) -> AsyncIterator[list[Node]]:
+    nodes = [Node(free_port(), free_port(), tmp_path / f"n{i}.log") for i in range(count)]
+    try:
+        for node in nodes:
+            _start_node(node, redis_server.url, 1)
+        for node in nodes:
+            assert node.process is not None and node.process.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
+            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.process is not None:
+                try:
+                    node.process.wait(WAIT)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def _split_proxy(
+    tmp_path: Path, polling: Node, websocket_port: int, backup: Node | None = None
+) -> AsyncIterator[str]:
+    """HAProxy sending polling requests to ``polling`` (``backup`` once it is down) and
+    WebSocket upgrades to ``websocket_port``; yields its URL."""
+    port = free_port()
+    spare = "" if backup is None else f"    server b 127.0.0.1:{backup.port} backup\n"
+    config = tmp_path / "split.cfg"
+    config.write_text(f"""
+global
+    maxconn 200
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 60s
+    retries 3
+    option redispatch 1
+frontend front
+    bind 127.0.0.1:{port}
+    use_backend upgrades if {{ urlp(transport) -m str websocket }}
+    default_backend polls
+backend polls
+    server a 127.0.0.1:{polling.port} check inter 200ms fall 1 rise 1
+{spare}backend upgrades
+    server w 127.0.0.1:{websocket_port}
+""")
+    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
+    try:
+
+        async def listening() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return False
+            writer.close()
+            return True
+
+        await until_async(listening, bool)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        haproxy.terminate()
+        haproxy.wait(WAIT)
+
+
+def _client_of(library: str, driver: NodeDriver, transports: list[str]) -> SioClient:
+    return NodeClient(driver, transports) if library == "node" else PyClient(transports)
+
+
+BURST = 64
+"""Events the owner queues at the connection: more than one polling answer holds (16 packets),
+so the client's upgrade usually begins with some of them still queued there."""
+
+
+@pytest.mark.parametrize("library", ["node", "python"])
+async def test_an_upgrade_through_another_server_moves_the_session_there(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path, library: str
+) -> None:
+    owner, arrival, other = trio
+    client = _client_of(library, node_driver, ["polling", "websocket"])
+    sender = PyClient(["websocket"])
+    async with _split_proxy(tmp_path, owner, arrival.port) as url:
+        try:
+            await client.reply("question", 42)
+            await client.hold("pending")
+            await client.connect(url, auth={"burst": BURST, "late": True})
+            (first,) = await client.next_event("hello")
+            if library == "node":  # it joins the namespace on polling, before it upgrades
+                assert first == owner.pid
+            else:  # python-socketio upgrades first (its namespace connects on the WebSocket)
+                assert first in (owner.pid, arrival.pid)
+            received = [await client.next_event() for _ in range(BURST)]
+            # each once, in order, whether it left by polling or on the WebSocket
+            assert [args[0] for args in received] == list(range(BURST))
+            state = await until_async(partial(client.call, "state"), _on_websocket)
+            assert state[0] == {
+                "data": {"first": first},
+                "rooms": ["lobby"],
+                "id": client.sid,
+                "transport": "websocket",
+            }
+            assert await client.call("where") == [arrival.pid]
+            if first == owner.pid:
+                # the old server's emit_with_ack failed at the move, and what its handler
+                # sent then reaches the client too
+                assert await client.next_event("late") == [owner.pid, "SocketDisconnected"]
+            # the client depends on the server its WebSocket reached only
+            assert owner.process is not None
+            owner.process.kill()
+            await asyncio.to_thread(owner.process.wait, WAIT)
+            assert await client.call("where") == [arrival.pid]
+            assert await client.call("ask") == [42]  # the server's ack reaches its handler
+            assert await client.next_event("question") == []
+            assert (await client.call("state"))[0]["rooms"] == ["lobby"]
+            await sender.connect(f"http://127.0.0.1:{other.port}")
+            assert await sender.call("shout", "lobby", "hi") == ["sent"]
+            assert await client.next_event("news") == ["hi"]
+            rest = [client.events.get_nowait()[0] for _ in range(client.events.qsize())]
+            assert set(rest) <= {"pending"}  # no event twice, no second hello
+            assert not client.disconnected.done()
+        finally:
+            for each in (client, sender):
+                if not each.disconnected.done():
+                    await each.disconnect()
+    log = arrival.log.read_text()
+    assert "moved here" in log, log
+    assert "Traceback" not in log
+
+
+class _HeldDoor:
+    """A TCP door to ``port`` that holds each connection until :attr:`open` is set."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.knocked = asyncio.Event()
+        self.open = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.knocked.set()
+        await self.open.wait()
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.parametrize("library", ["node", "python"])
+async def test_an_upgrade_whose_owner_is_gone_fails_and_the_client_comes_back(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path, library: str
+) -> None:
+    """The owner died between the client's handshake and its upgrade: the upgrade is refused
+    at once (as for an unknown session), the client's polling finds the session gone, and
+    the client connects again through the load balancer, to a live server."""
+    owner, arrival, _ = trio
+    door = _HeldDoor(arrival.port)
+    door_port = await door.start()
+    client = _client_of(library, node_driver, ["polling", "websocket"])
+    again = _client_of(library, node_driver, ["polling", "websocket"])
+    try:
+        async with _split_proxy(tmp_path, owner, door_port, backup=arrival) as url:
+            connecting = asyncio.ensure_future(client.connect(url))
+            await asyncio.wait_for(door.knocked.wait(), WAIT)  # its upgrade is on the way
+            assert owner.process is not None
+            owner.process.kill()
+            await asyncio.to_thread(owner.process.wait, WAIT)
+            door.open.set()
+            try:
+                await connecting
+            except ConnectFailed:
+                pass  # python-socketio upgrades before it connects the namespace: its error
+            else:
+                assert await client.reason() in ("transport error", "transport close")
+            await again.connect(url)  # to the backup now
+            assert await again.next_event("hello") == [arrival.pid]
+            assert await again.call("where") == [arrival.pid]
+    finally:
+        for each in (client, again):
+            if not each.disconnected.done():
+                with contextlib.suppress(Exception):
+                    await each.disconnect()
+        await door.close()
+    log = arrival.log.read_text()
+    assert "Traceback" not in log, log
+
+
+async def test_an_ack_answered_after_the_move_by_a_handler_on_the_old_server_arrives(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path
+) -> None:
+    """The client's ``call`` reached its session's owner, whose handler answers only after
+    the session moved (its upgrade, held at a door meanwhile, reached another server): the
+    answer is relayed to the new server, and the client gets it."""
+    owner, arrival, _ = trio
+    door = _HeldDoor(arrival.port)
+    door_port = await door.start()
+    client = NodeClient(node_driver, ["polling", "websocket"])
+    try:
+        async with _split_proxy(tmp_path, owner, door_port) as url:
+            await client.connect(url)
+            assert await client.next_event("hello") == [owner.pid]
+            call = asyncio.ensure_future(client.call("slow"))
+            assert await client.next_event("started") == [owner.pid]  # on polling, there
+            door.open.set()  # now the upgrade goes on, and the session moves
+            assert await asyncio.wait_for(call, WAIT) == [owner.pid]
+            assert await client.call("where") == [arrival.pid]
+            assert not client.disconnected.done()
+    finally:
+        if not client.disconnected.done():
+            await client.disconnect()
+        await door.close()
+    assert "moved here" in arrival.log.read_text()
+
+
+async def test_a_session_whose_data_is_not_json_stays_and_its_websocket_is_piped(
+    trio: list[Node], node_driver: NodeDriver, tmp_path: Path
+) -> None:
+    owner, arrival, _ = trio
+    clients = [NodeClient(node_driver, ["polling", "websocket"]) for _ in range(2)]
+    try:
+        async with _split_proxy(tmp_path, owner, arrival.port) as url:
+            for client in clients:
+                await client.connect(url, auth={"bytes": True})
+                assert await client.next_event("hello") == [owner.pid]
+                await until_async(partial(client.call, "state"), _on_websocket)
+                assert await client.call("where") == [owner.pid]  # through the pipe
+    finally:
+        for client in clients:
+            if not client.disconnected.done():
+                await client.disconnect()
+    log = owner.log.read_text()
+    assert log.count("cannot move to another server") == 1, log  # logged once
+    assert "moved here" not in arrival.log.read_text()
+
+
+async def test_the_engineio_sequence_of_a_session_moving(trio: list[Node]) -> None:
+    """On the wire: the owner's waiting GET (relayed by a third server) gets a noop on the
+    probe; after the move the WebSocket serves the session, and a polling request for it
+    anywhere gets the answer of an upgraded session (400 Bad request), not "unknown"."""
+    owner, arrival, other = trio
+    ws_url = f"ws://127.0.0.1:{arrival.port}/socket.io/?EIO=4&transport=websocket"
+    bad_request = {"code": 3, "message": "Bad request"}
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        assert (await http.post(_url(owner, sid), content="40")).text == "ok"
+        assert (await http.get(_url(owner, sid))).text.startswith("40{")
+        refused = websockets.asyncio.client.connect(
+            f"{ws_url}&sid={sid}", additional_headers={"x-refuse": "1"}
+        )
+        with pytest.raises(websockets.InvalidStatus) as caught:
+            await refused  # the engine's middleware runs on the server the upgrade reached
+        assert caught.value.response.status_code == 403
+        waiting = asyncio.ensure_future(http.get(_url(other, sid)))
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+            assert (await waiting).text == "6"
+            await ws.send("5")
+            await ws.send('420["where"]')
+            assert await ws.recv() == f"430[{arrival.pid}]"
+            for node in (owner, other, arrival):
+                answer = await http.get(_url(node, sid))
+                assert (answer.status_code, answer.json()) == (400, bad_request), node
+            assert owner.process is not None
+            owner.process.kill()
+            await asyncio.to_thread(owner.process.wait, WAIT)
+            await ws.send('421["where"]')
+            assert await ws.recv() == f"431[{arrival.pid}]"
+    assert "Traceback" not in arrival.log.read_text()
+
+
+async def test_an_upgrade_given_up_after_the_probe_leaves_the_session_on_polling(
+    trio: list[Node],
+) -> None:
+    """The WebSocket closes between ``3probe`` and ``5``: the owner is told, its session goes
+    on polling as before (no more noop answers), and a later upgrade moves it."""
+    owner, arrival, _ = trio
+    ws_url = f"ws://127.0.0.1:{arrival.port}/socket.io/?EIO=4&transport=websocket"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+        assert (await http.post(_url(arrival, sid), content="40")).text == "ok"
+
+        async def poll() -> str:
+            return (await http.get(_url(owner, sid))).text
+
+        # a noop may still come while the owner hears of the cancel; then the answer is there
+        assert (await until_async(poll, lambda text: text != "6")).startswith("40{")
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+            await ws.send("5")
+            await ws.send('420["where"]')
+            assert await ws.recv() == f"430[{arrival.pid}]"
+    assert "Traceback" not in owner.log.read_text() + arrival.log.read_text()
