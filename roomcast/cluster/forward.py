@@ -46,7 +46,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
-from typing import Any
+from typing import Any, cast
 
 from ..engine.handoff import hand_over
 from ..engine.http import HttpProtocol, Request, Response, Router
@@ -797,8 +797,8 @@ class _Upstream(asyncio.Protocol):
         self._buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's TCPTransport is one without subclassing asyncio's)
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None:
