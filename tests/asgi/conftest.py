@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -52,6 +54,7 @@ class AsgiServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # a group of its own: stop() ends hypercorn's worker too
             env={
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
@@ -94,9 +97,10 @@ class AsgiServer:
         return line
 
     def stop(self) -> int:
-        """Kill the process if it still runs; its exit status."""
-        if self.process.poll() is None:
-            self.process.kill()
+        """Kill the process and what it started (hypercorn serves from a child process), if
+        still running; the process's exit status."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.wait()
 
 
