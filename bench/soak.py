@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             secret,
             "--log-level",
             "warning",
+            *args.serve_arg,
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -233,6 +234,13 @@ def main() -> int:
     parser.add_argument("--life-max", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2, help="the whole load, again and again")
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument of `roomcast serve` (repeat), e.g. --serve-arg=--gc-threshold=0",
+    )
     args = parser.parse_args()
     result = run(args)
     text = markdown(result)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import jwt
 
 from roomcast import runtime
-from roomcast.runtime import GC_THRESHOLD, LOOPS
+from roomcast.runtime import LOOPS
 
 if TYPE_CHECKING:  # the engine is imported by `serve` only: `token` stays quick
     from roomcast.socketio.server import Server
@@ -191,10 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--gc-threshold",
         type=int,
-        default=GC_THRESHOLD,
+        default=0,
         metavar="N",
-        help="once listening, freeze the start-up objects and collect the youngest generation "
-        "every N allocations; 0 leaves Python's collector as it is (%(default)s)",
+        help="once listening, collect the youngest generation every N allocations instead of "
+        "700: less CPU per handshake, but more memory held in a long run (see the README); 0 "
+        "keeps Python's (%(default)s)",
     )
     serve.add_argument(
         "--log-level",

@@ -5,13 +5,12 @@ loop (under an ASGI server, or ``asyncio.run`` of its own) keeps its own choices
 
 The event loop: uvloop when it is installed (the ``fast`` extra), else asyncio's. The GC
 policy: once the server listens, everything allocated so far (modules, the app, its
-handlers) is moved out of the collector's sight with :func:`gc.freeze`, and the first
-generation is collected every :data:`GC_THRESHOLD` allocations instead of 700. A server
-allocates a few dozen container objects per connection and per message, nearly none of them
-in reference cycles; with Python's default, a young collection runs every few connections
-during a burst of handshakes, and each older collection walks every live connection. What
-this saves is measured in bench/results/ (handshakes, fan-out); cyclic garbage, if an app
-makes any, is still collected, only later.
+handlers) is moved out of the collector's sight with :func:`gc.freeze`, so that no collection
+walks it again. Raising the youngest generation's threshold (``threshold``: every N
+allocations instead of 700) is offered, not done by default: it cut a WebSocket handshake's CPU
+by 14 %, but in a soak with connections coming and going the server's RSS then grew from one
+round to the next (68 to 98 MiB over six rounds of 20 s, where it stays at 68 MiB with Python's
+threshold): see bench/results/levers.md.
 """
 
 from __future__ import annotations
@@ -31,8 +30,9 @@ T = TypeVar("T")
 LOOPS = ("auto", "asyncio", "uvloop")
 """The names :func:`run` takes: ``auto`` is uvloop when it can be imported, else asyncio."""
 
-GC_THRESHOLD = 50_000
-"""Allocations between two collections of the youngest generation (Python's default: 700)."""
+GC_THRESHOLD: int | None = None
+"""Allocations between two collections of the youngest generation by default: ``None`` keeps
+Python's (700)."""
 
 
 def loop_factory(name: str = "auto") -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
@@ -63,13 +63,12 @@ def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
 
 
 def tune_gc(threshold: int | None = GC_THRESHOLD) -> None:
-    """Freeze what exists now and collect the youngest generation every ``threshold``
-    allocations (``None``: leave Python's collector as it is). Call it once the server is
-    set up and listening."""
-    if threshold is None:
-        return
+    """Freeze what exists now; with ``threshold``, collect the youngest generation every
+    ``threshold`` allocations (``None``: Python's threshold). Call it once the server is set
+    up and listening."""
     gc.collect()
     gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(threshold, second, third)
-    logger.debug("gc: %d objects frozen, threshold %d", gc.get_freeze_count(), threshold)
+    if threshold is not None:
+        _, second, third = gc.get_threshold()
+        gc.set_threshold(threshold, second, third)
+    logger.debug("gc: %d objects frozen, threshold %s", gc.get_freeze_count(), gc.get_threshold())

@@ -39,7 +39,7 @@ def echo(socket: Socket, payload: Any) -> Any:
 if __name__ == "__main__":
     # as a user's io.run(): uvloop when installed and the GC policy, unless $BENCH_LOOP or
     # $BENCH_GC_THRESHOLD (0: Python's collector as it is) say otherwise, to measure each
-    threshold = int(os.environ.get("BENCH_GC_THRESHOLD", GC_THRESHOLD)) or None
+    threshold = int(os.environ.get("BENCH_GC_THRESHOLD", GC_THRESHOLD or 0)) or None
     io.run(
         "127.0.0.1",
         int(sys.argv[-1]),

@@ -317,8 +317,8 @@ class Server(Broadcasts):
         """Serve until SIGINT or SIGTERM, then close gracefully (blocking); a second SIGINT
         stops waiting for the clients. ``options`` as :meth:`listen` (``ssl``,
         ``forwarded_allow_ips``). ``loop``: ``auto`` (uvloop if installed), ``asyncio`` or
-        ``uvloop``; ``gc_threshold``: the garbage collector policy applied once listening
-        (``None`` leaves Python's); see :mod:`roomcast.runtime`."""
+        ``uvloop``; ``gc_threshold``: once listening, the start-up objects are frozen and, with a
+        number, the young generation's threshold raised (see :mod:`roomcast.runtime`)."""
 
         async def main() -> None:
             stop = asyncio.Event()
