@@ -150,6 +150,42 @@ def _start_node(node: Node, redis_url: str, workers: int, app: Sequence[str] = A
     node.pid = node.process.pid
 
 
+@contextlib.asynccontextmanager
+async def _running(
+    nodes: list[Node], redis_url: str, workers: int = 1, app: Sequence[str] = APP
+) -> AsyncIterator[None]:
+    """Start ``nodes`` and wait until each listens; stop them (SIGTERM, then kill) at the end."""
+    try:
+        for node in nodes:
+            _start_node(node, redis_url, workers, app)
+        for node in nodes:
+            assert node.process is not None and node.process.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
+            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+        yield
+    finally:
+        for node in nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.process is not None:
+                try:
+                    node.process.wait(WAIT)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def _nodes(
+    redis_server: RedisServer, tmp_path: Path, count: int, prefix: str = "n"
+) -> AsyncIterator[list[Node]]:
+    """``count`` ``--advertise`` servers, running, with no load balancer before them."""
+    nodes = [Node(free_port(), free_port(), tmp_path / f"{prefix}{i}.log") for i in range(count)]
+    async with _running(nodes, redis_server.url):
+        yield nodes
+
+
 @pytest.fixture
 async def cluster(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Three ``roomcast serve --advertise`` servers and HAProxy in round-robin before them."""
@@ -175,39 +211,22 @@ async def _cluster(
     ]
     config = tmp_path / "haproxy.cfg"
     config.write_text(_haproxy_config(port, stats_port, result.nodes))
-    haproxy = None
-    try:
-        for node in result.nodes:
-            _start_node(node, redis_server.url, workers, app)
-        for node in result.nodes:
-            assert node.process is not None and node.process.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
-            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+    async with _running(result.nodes, redis_server.url, workers, app):
         haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
+        try:
 
-        async def all_up() -> bool:
-            try:
-                stats = await result.backend_stats()
-            except httpx.HTTPError:
-                return False
-            return len(stats) == 3 and all(row["status"] == "UP" for row in stats.values())
+            async def all_up() -> bool:
+                try:
+                    stats = await result.backend_stats()
+                except httpx.HTTPError:
+                    return False
+                return len(stats) == 3 and all(row["status"] == "UP" for row in stats.values())
 
-        await until_async(all_up, bool)
-        yield result
-    finally:
-        if haproxy is not None:
+            await until_async(all_up, bool)
+            yield result
+        finally:
             haproxy.terminate()
             haproxy.wait(WAIT)
-        for node in result.nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in result.nodes:
-            if node.process is not None:
-                try:
-                    node.process.wait(WAIT)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
 
 
 async def _connect_all(cluster: Cluster, clients: list[SioClient]) -> dict[int, list[SioClient]]:
@@ -380,26 +399,8 @@ async def test_servers_with_workers_form_one_cluster(
 @pytest.fixture
 async def pair(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[list[Node]]:
     """Two ``--advertise`` servers, no load balancer: the tests choose where requests go."""
-    nodes = [Node(free_port(), free_port(), tmp_path / f"p{i}.log") for i in range(2)]
-    try:
-        for node in nodes:
-            _start_node(node, redis_server.url, 1)
-        for node in nodes:
-            assert node.process is not None and node.process.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
-            assert line.startswith(b"roomcast listening on"), node.log.read_text()
+    async with _nodes(redis_server, tmp_path, 2, "p") as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in nodes:
-            if node.process is not None:
-                try:
-                    node.process.wait(WAIT)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
 
 
 def _url(node: Node, sid: str | None = None) -> str:
@@ -573,32 +574,6 @@ async def trio(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[list[
     reach, and one more (no load balancer: the tests route requests)."""
     async with _nodes(redis_server, tmp_path, 3) as nodes:
         yield nodes
-
-
-@contextlib.asynccontextmanager
-async def _nodes(
-    redis_server: RedisServer, tmp_path: Path, count: int
-) -> AsyncIterator[list[Node]]:
-    nodes = [Node(free_port(), free_port(), tmp_path / f"n{i}.log") for i in range(count)]
-    try:
-        for node in nodes:
-            _start_node(node, redis_server.url, 1)
-        for node in nodes:
-            assert node.process is not None and node.process.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(node.process.stdout.readline), WAIT)
-            assert line.startswith(b"roomcast listening on"), node.log.read_text()
-        yield nodes
-    finally:
-        for node in nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in nodes:
-            if node.process is not None:
-                try:
-                    node.process.wait(WAIT)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
 
 
 @contextlib.asynccontextmanager
