@@ -13,23 +13,10 @@ import uvicorn
 
 
 def roomcast_app() -> Any:
+    # the very app of the roomcast rows (this directory is on sys.path: the script's own)
+    from roomcast_app import io
+
     from roomcast.asgi import ASGIApp
-    from roomcast.socketio.server import Server
-    from roomcast.socketio.socket import Socket
-
-    io = Server()
-
-    @io.on("join")
-    def join(socket: Socket, room: str) -> None:
-        socket.join(room)
-
-    @io.on("fanout")
-    def fanout(socket: Socket, payload: Any) -> None:
-        io.to("bench").emit("msg", payload)
-
-    @io.on("echo")
-    def echo(socket: Socket, payload: Any) -> Any:
-        return payload
 
     return ASGIApp(io)
 
