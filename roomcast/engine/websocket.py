@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
+from websockets.utils import accept_key as websocket_accept_key
 
 from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
@@ -35,7 +35,6 @@ __all__ = ["WebSocketTransport", "WriteBatch", "accept_key", "open_websocket"]
 
 logger = logging.getLogger("roomcast.engine")
 _WS_LOGGER = logging.getLogger("websockets.server")  # looked up once, not per connection
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's, for the accept key
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
@@ -430,8 +429,7 @@ def accept_key(key: str) -> str | None:
             return None
     except binascii.Error:
         return None
-    digest = hashlib.sha1(key.encode("ascii") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return websocket_accept_key(key)
 
 
 def _has_token(value: str | None, token: str) -> bool:
