@@ -68,8 +68,8 @@ def verify_token(
     """
     if token is None or token == "":
         raise TokenError(MISSING_TOKEN)
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise TokenError(JWT_MALFORMED)
+    if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
+        raise TokenError(JWT_MALFORMED)  # a JWS in compact form is base64url and dots only
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:

@@ -64,6 +64,12 @@ def test_garbage_is_malformed(token: object) -> None:
     assert refusal(token) == "jwt malformed"
 
 
+@pytest.mark.parametrize("bad", ["\udc80", "é", "\x00"])
+def test_a_token_with_characters_outside_ascii_is_malformed(bad: str) -> None:
+    header, payload, signature = user_token().split(".")
+    assert refusal(f"{header}.{payload}{bad}.{signature}") == "jwt malformed"
+
+
 def test_expired_token() -> None:
     token = user_token(exp=now() - 60)
     assert refusal(token) == "jwt expired"
