@@ -81,6 +81,16 @@ def resign(header: bytes, payload: bytes, key: str = SECRET) -> str:
     return craft_raw(header, payload, key.encode())
 
 
+def signed(h: str, p: str) -> str:
+    """A token of these exact header and payload segments, with a valid HS256 signature."""
+    return resign_as(h, p, "HS256", SECRET)
+
+
+def resign_as(h: str, p: str, alg: str, key: str) -> str:
+    digest = hmac.digest(key.encode(), f"{h}.{p}".encode(), getattr(hashlib, "sha" + alg[2:]))
+    return f"{h}.{p}.{b64url(digest)}"
+
+
 def segments(token: str) -> list[str]:
     return token.split(".")
 
@@ -229,6 +239,36 @@ def hand_written() -> Iterator[tuple[str, object, dict[str, Any]]]:
             last = alphabet[alphabet.index(part[-1]) | (1 & bits)]
             if last != part[-1]:
                 yield f"non-canonical-{index}", edited(good, index, part[:-1] + last), {}
+    # the same variants with a valid signature over them: the text signed is what is checked
+    tricky = resign(b'{"alg":"HS256"}', json.dumps({"id": "1", "name": "???>>>~~"}).encode())
+    _, tp, _ = segments(tricky)
+    assert "_" in tp and "-" in tp
+    yield "tricky-valid", tricky, {}
+    for name, header, payload in (
+        ("padded-header", h + "=" * (-len(h) % 4), p),
+        ("padded-payload", h, tp + "=" * (-len(tp) % 4)),
+        ("standard-alphabet", h, tp.replace("-", "+").replace("_", "/")),
+        ("whitespace", h, tp[:10] + " " + tp[10:]),
+        ("tab", h, tp[:10] + "\t" + tp[10:]),
+        ("padding-inside", h, tp[:8] + "=" + tp[8:]),
+        ("junk-char", h, tp[:10] + "!" + tp[10:]),
+        ("length-1-mod-4", h, tp + "A" * ((1 - len(tp)) % 4)),
+        ("empty-payload", h, ""),
+    ):
+        yield f"signed-{name}", signed(header, payload), {}
+    for extra in range(3):  # payload segments of every length modulo 4
+        body = resign(b'{"alg":"HS256"}', json.dumps({"id": "1", "n": "x" * extra}).encode())
+        bp = segments(body)[1]
+        for pad in ("=", "==", "==="):
+            yield f"signed-padding-{len(bp) % 4}-{len(pad)}", signed(h, bp + pad), {}
+    for index, part in enumerate((h, tp)):
+        if len(part) % 4:
+            bits = 0x0F if len(part) % 4 == 2 else 0x03
+            for flip in (1, bits):
+                last = alphabet[alphabet.index(part[-1]) | flip]
+                parts = [h, tp]
+                parts[index] = part[:-1] + last
+                yield f"signed-non-canonical-{index}-{flip}", signed(*parts), {}
     yield "four-segments", good + ".x", {}
     yield "two-segments", h + "." + p, {}
     yield "not-a-string", good.encode(), {}
@@ -382,15 +422,21 @@ SIGNINGS |= st.sampled_from([("jwks", OTHER, "b"), ("jwks", SECRET, "b")])
 
 
 @SETTINGS
-@given(headers, payloads, options, mutations, SIGNINGS)
+@given(headers, payloads, options, mutations, SIGNINGS, st.booleans())
 def test_random_tokens_agree(
     header: dict[str, Any],
     payload: dict[str, Any],
     kw: dict[str, Any],
     mutation: tuple[Any, ...],
     signing: tuple[str, str, str | None],
+    sign_after: bool,
 ) -> None:
-    same(build(header, payload, mutation, signing), JWKS if signing[0] == "jwks" else HS, **kw)
+    """Random tokens, mutated after signing or (a mutated header or payload) signed after."""
+    token = build(header, payload, mutation, signing)
+    if sign_after and header["alg"] in ALL_HS and token.count(".") == 2:
+        h, p, _ = token.split(".")
+        token = resign_as(h, p, header["alg"], signing[1])
+    same(token, JWKS if signing[0] == "jwks" else HS, **kw)
 
 
 @SETTINGS
@@ -431,11 +477,6 @@ def build(
         h, p, _ = token.split(".")
         token = resign_as(h, p, header["alg"], signer)
     return mutate(token, mutation)
-
-
-def resign_as(h: str, p: str, alg: str, key: str) -> str:
-    digest = hmac.digest(key.encode(), f"{h}.{p}".encode(), getattr(hashlib, "sha" + alg[2:]))
-    return f"{h}.{p}.{b64url(digest)}"
 
 
 @SETTINGS
