@@ -17,7 +17,6 @@ PyJWT, and ``tests/chat/test_hmac_fast.py`` compares both paths on a large corpu
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import json
@@ -35,6 +34,8 @@ __all__ = ["DIGESTS", "verify_hmac"]
 DIGESTS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 
 _HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
+_TO_BASE64 = bytes.maketrans(b"-_", b"+/")
+_TO_BASE64URL = bytes.maketrans(b"+/", b"-_")
 
 
 def verify_hmac(
@@ -70,8 +71,9 @@ def verify_hmac(
     if secret is None:
         return None
     signing_input = raw.rpartition(b".")[0]
-    expected = base64.urlsafe_b64encode(hmac.digest(secret, signing_input, DIGESTS[algorithm]))
-    if not hmac.compare_digest(expected.rstrip(b"="), segments[2]):
+    mac = hmac.digest(secret, signing_input, DIGESTS[algorithm])
+    expected = binascii.b2a_base64(mac, newline=False).translate(_TO_BASE64URL).rstrip(b"=")
+    if not hmac.compare_digest(expected, segments[2]):
         return None
     claims = _json_object(segments[1])
     if claims is None or not _claims_ok(claims, audience, issuer, leeway, require, time.time()):
@@ -82,15 +84,17 @@ def verify_hmac(
 def _json_object(segment: bytes) -> dict[str, Any] | None:
     """The JSON object a canonical, unpadded base64url segment holds, else ``None``."""
     try:
-        data = base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+        data = binascii.a2b_base64(segment.translate(_TO_BASE64) + b"=" * (-len(segment) % 4))
     except binascii.Error:
         return None
     # The canonical encoding of what was decoded must be the segment itself: this refuses
-    # padding, characters outside the base64url alphabet and non-zero trailing bits.
-    if base64.urlsafe_b64encode(data).rstrip(b"=") != segment:
+    # padding, characters outside the base64url alphabet and non-zero trailing bits, which
+    # the lenient decoder above lets through.
+    if binascii.b2a_base64(data, newline=False).translate(_TO_BASE64URL).rstrip(b"=") != segment:
         return None
     try:
-        value = json.loads(data)
+        # UTF-8 only: PyJWT also reads UTF-16/32 JSON, which this path leaves to it
+        value = json.loads(data.decode())
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
