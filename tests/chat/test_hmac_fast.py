@@ -24,10 +24,11 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jwt.api_jws import PyJWS
 
 import roomcast.auth.verify as verify_module
 from roomcast.auth import KeySet, TokenError, jwt_auth, verify_token
-from roomcast.auth.hmac_fast import _claims_ok, verify_hmac
+from roomcast.auth.hmac_fast import _claims_ok, _json_object, verify_hmac
 
 from .tokens import SECRET, b64url, craft, craft_raw, user_token
 
@@ -484,6 +485,36 @@ def build(
 def test_random_strings_agree(text: str) -> None:
     same(text)
     same(user_token().rsplit(".", 1)[0] + "." + text)
+
+
+def pyjwt_segment(segment: bytes) -> Any:
+    """What PyJWT makes of a header or payload segment: a JSON value, or None if it refuses."""
+    try:
+        return json.loads(PyJWS._decode_base64url_segment(segment, "payload"))
+    except (jwt.DecodeError, ValueError, RecursionError):
+        return None
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.text(max_size=3), json_values, max_size=3),
+    st.text(alphabet=ALPHABET + "=+/ \n!.é", max_size=3),
+    st.integers(0, 1000),
+    st.integers(0, 3),
+    st.sampled_from(["", "=", "==", "==="]),
+)
+def test_segment_decoding_is_never_laxer(
+    value: dict[str, Any], text: str, at: int, cut: int, padding: str
+) -> None:
+    """A segment the fast path reads as an object, PyJWT reads as the same object."""
+    segment = b64url(json.dumps(value).encode())
+    at %= len(segment) + 1
+    edited = (segment[:at] + text + segment[at + cut :] + padding).encode()
+    fast = _json_object(edited)
+    if fast is not None:
+        assert json.dumps(fast) == json.dumps(pyjwt_segment(edited)), edited
+    if edited == segment.encode():
+        assert fast == value
 
 
 # -- the time checks at an exact, fixed now -----------------------------------------------------
