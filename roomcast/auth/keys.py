@@ -115,7 +115,8 @@ class KeySet:
             return key.material
         if key.material.get("alg", algorithm) != algorithm:
             raise TokenError(INVALID_ALGORITHM)
-        cache_key = (str(kid), algorithm)
+        # a single key is one entry whatever kid the token names: tokens must not grow the cache
+        cache_key = ("" if self._single is not None else str(kid), algorithm)
         if cache_key not in self._prepared:
             try:
                 self._prepared[cache_key] = PyJWK(key.material, algorithm)

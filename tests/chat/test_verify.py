@@ -224,3 +224,13 @@ def test_required_claims() -> None:
 def test_jwt_auth_refuses_a_bad_require_list(require: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
         jwt_auth(SECRET, ["HS256"], require=require)
+
+
+def test_a_single_jwk_is_prepared_once_whatever_kid_tokens_name() -> None:
+    keys = KeySet({"kty": "oct", "k": b64url(SECRET.encode())})  # one JWK: the kid is not read
+    for i in range(50):
+        token = craft({"alg": "HS256", "kid": f"kid-{i}"}, {"id": str(i)}, SECRET.encode())
+        assert verify_token(token, keys, ["HS256"])["id"] == str(i)
+        wrong = craft({"alg": "HS256", "kid": f"other-{i}"}, {"id": str(i)}, b"not the secret")
+        assert refusal(wrong, keys) == "invalid signature"
+    assert len(keys._prepared) == 1  # hostile kids do not grow the server's memory
