@@ -3,8 +3,9 @@
 Why: in the chat handshake benchmark a quarter of the server's CPU went to checking the JWT, most
 of it in PyJWT's ``decode``: the header is base64-decoded and parsed twice (once to pick the key,
 once to verify), and ``HMACAlgorithm.prepare_key`` re-examines the secret on every call (PEM, SSH,
-DER and JWK look-alike checks, a ``json.loads`` of the secret). Measured with ``timeit``, checking a
-chat token took about 68 µs per handshake through PyJWT, and about 12 µs here.
+DER and JWK look-alike checks, a ``json.loads`` of the secret). Checking a chat token through
+``jwt_auth`` makes 656 Python and C function calls with PyJWT, 73 here; ``timeit`` (noisy) gave
+about 68 µs against 12-18 µs per handshake.
 
 The rule this module lives by: it may only ACCEPT. :func:`verify_hmac` returns the claims of a
 token that PyJWT would accept with the same arguments, or ``None`` whenever anything is unusual or
