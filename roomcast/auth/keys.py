@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK, PyJWTError
+from jwt.algorithms import HMACAlgorithm
 
 from roomcast.auth.errors import INVALID_ALGORITHM, INVALID_SIGNATURE, TokenError
 
@@ -29,6 +30,7 @@ ALGORITHMS: Mapping[str, str] = {
 }
 
 _PEM = "-----BEGIN "
+_HMAC = HMACAlgorithm(HMACAlgorithm.SHA256)  # prepare_key is the same for every hash
 
 
 def key_type_of(algorithm: str) -> str:
@@ -55,12 +57,13 @@ class KeySet:
     JWK (``{"kty": ...}``). With a JWKS the token must name its key with ``kid``.
     """
 
-    __slots__ = ("_by_kid", "_prepared", "_single")
+    __slots__ = ("_by_kid", "_prepared", "_secrets", "_single")
 
     def __init__(self, key: str | bytes | Mapping[str, Any]) -> None:
         self._single: Key | None = None
         self._by_kid: dict[str, Key] = {}
         self._prepared: dict[tuple[str, str], PyJWK] = {}  # (kid, alg) -> key parsed once
+        self._secrets: dict[tuple[str | None, str], bytes | None] = {}  # see hmac_secret
         if isinstance(key, Mapping):
             jwks = key.get("keys", [key])
             if not isinstance(jwks, list) or not jwks:
@@ -112,13 +115,39 @@ class KeySet:
             return key.material
         if key.material.get("alg", algorithm) != algorithm:
             raise TokenError(INVALID_ALGORITHM)
-        cache_key = (str(kid), algorithm)
+        # a single key is one entry whatever kid the token names: tokens must not grow the cache
+        cache_key = ("" if self._single is not None else str(kid), algorithm)
         if cache_key not in self._prepared:
             try:
                 self._prepared[cache_key] = PyJWK(key.material, algorithm)
             except PyJWTError:
                 raise TokenError(INVALID_SIGNATURE) from None  # a JWK PyJWT cannot use
         return self._prepared[cache_key]
+
+    def hmac_secret(self, algorithm: str, kid: str | None) -> bytes | None:
+        """Return the HMAC secret :meth:`select` gives PyJWT for this ``alg`` and ``kid``, as the
+        bytes PyJWT's ``HMACAlgorithm.prepare_key`` makes of it, prepared once.
+
+        ``None`` when the token would not get a plain HMAC check (unknown ``kid``, a key of
+        another type, a secret PyJWT refuses): the caller leaves such tokens to PyJWT. Only the
+        keys we hold are remembered, so hostile ``kid`` values cannot grow the cache.
+        """
+        cache_key = (None if self._single is not None else kid, algorithm)
+        if cache_key in self._secrets:
+            return self._secrets[cache_key]
+        if ALGORITHMS.get(algorithm) != "oct":
+            return None
+        try:
+            material = self.select(algorithm, kid)
+        except TokenError:
+            return None
+        raw = material.key if isinstance(material, PyJWK) else material
+        try:
+            secret: bytes | None = _HMAC.prepare_key(raw)
+        except (PyJWTError, ValueError, TypeError):
+            secret = None
+        self._secrets[cache_key] = secret
+        return secret
 
 
 def _load_pem(data: bytes) -> Key:

@@ -21,9 +21,14 @@ from roomcast.auth.errors import (
     TokenError,
     missing_claim,
 )
+from roomcast.auth.hmac_fast import verify_hmac
 from roomcast.auth.keys import KeySet
 
 __all__ = ["verify_token"]
+
+#: Whether :func:`verify_token` first tries :func:`~roomcast.auth.hmac_fast.verify_hmac` (which
+#: only ever accepts). Always on; tests turn it off to compare with the PyJWT-only path.
+FAST_HMAC = True
 
 _CLAIM_REASONS = {"aud": INVALID_AUDIENCE, "iss": INVALID_ISSUER}
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -66,10 +71,23 @@ def verify_token(
     claim: ``exp`` and ``nbf``/``iat`` with ``leeway`` seconds, then ``aud`` (a token with an
     audience is refused when none is expected, as RFC 7519 asks) and ``iss``.
     """
+    claims: dict[str, Any] | None
     if token is None or token == "":
         raise TokenError(MISSING_TOKEN)
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise TokenError(JWT_MALFORMED)
+    if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
+        raise TokenError(JWT_MALFORMED)  # a JWS in compact form is base64url and dots only
+    if FAST_HMAC:
+        claims = verify_hmac(
+            token,
+            keys,
+            algorithms,
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            require=require,
+        )
+        if claims is not None:
+            return claims
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -84,7 +102,7 @@ def verify_token(
         with warnings.catch_warnings():
             # A short HMAC secret is reported once by jwt_auth, not on every connection.
             warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
-            claims: dict[str, Any] = jwt.decode(
+            claims = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],

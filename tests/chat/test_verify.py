@@ -64,6 +64,12 @@ def test_garbage_is_malformed(token: object) -> None:
     assert refusal(token) == "jwt malformed"
 
 
+@pytest.mark.parametrize("bad", ["\udc80", "é", "\x00"])
+def test_a_token_with_characters_outside_ascii_is_malformed(bad: str) -> None:
+    header, payload, signature = user_token().split(".")
+    assert refusal(f"{header}.{payload}{bad}.{signature}") == "jwt malformed"
+
+
 def test_expired_token() -> None:
     token = user_token(exp=now() - 60)
     assert refusal(token) == "jwt expired"
@@ -218,3 +224,13 @@ def test_required_claims() -> None:
 def test_jwt_auth_refuses_a_bad_require_list(require: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
         jwt_auth(SECRET, ["HS256"], require=require)
+
+
+def test_a_single_jwk_is_prepared_once_whatever_kid_tokens_name() -> None:
+    keys = KeySet({"kty": "oct", "k": b64url(SECRET.encode())})  # one JWK: the kid is not read
+    for i in range(50):
+        token = craft({"alg": "HS256", "kid": f"kid-{i}"}, {"id": str(i)}, SECRET.encode())
+        assert verify_token(token, keys, ["HS256"])["id"] == str(i)
+        wrong = craft({"alg": "HS256", "kid": f"other-{i}"}, {"id": str(i)}, b"not the secret")
+        assert refusal(wrong, keys) == "invalid signature"
+    assert len(keys._prepared) == 1  # hostile kids do not grow the server's memory
