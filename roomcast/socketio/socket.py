@@ -262,6 +262,12 @@ class Socket(Targets):
         client = self.client
         client.write(client.encode(packet), volatile, compress)
 
+    @property
+    def sink(self) -> Callable[[bytes, bool], bool] | None:
+        """The session's broadcast fast path (:attr:`Session.sink`), or None when it has none
+        or an ``on_any_outgoing`` listener must see each packet: then :meth:`deliver`."""
+        return None if self._any_outgoing else self.client.session.sink
+
     def deliver(self, packet: Packet, prepared: PreparedMessage, volatile: bool) -> bool:
         """Queue a broadcast packet already encoded and prepared for every recipient."""
         if self._any_outgoing:
