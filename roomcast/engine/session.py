@@ -102,6 +102,7 @@ class Session:
         "loop",
         "on_close",
         "on_message",
+        "on_sink",
         "options",
         "overflowed",
         "protocol",
@@ -171,6 +172,8 @@ class Session:
         :meth:`send_prepared` would for a message without compression, in one call; when it
         returns False nothing was sent, and :meth:`send_prepared` must be called instead.
         Kept up to date on the session's transitions (upgrade, close)."""
+        self.on_sink: Callable[[], Any] | None = None
+        """Called when :attr:`sink` changes (for the layer above that keeps copies of it)."""
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport_name} state={self._state}>"
@@ -276,7 +279,7 @@ class Session:
         if self._state != _OPEN:
             return
         self._state = _CLOSING
-        self.sink = None
+        self._set_sink(None)
         self._close_reason = reason
         self._stop_heartbeat()
         # An upgrade under way goes on, as with Node: a client between probe and "5" has paused
@@ -384,7 +387,7 @@ class Session:
         upgrade timeout)."""
         self._probe = probe
         self._probed = False
-        self.sink = None  # a polling session has none: broadcasts queue for the poll
+        self._set_sink(None)  # a polling session has none: broadcasts queue for the poll
         self._upgrade_timer = self.loop.call_later(
             self.options.upgrade_timeout, self._upgrade_timeout
         )
@@ -429,7 +432,7 @@ class Session:
         if self._state == _CLOSING:
             self.finish(self._close_reason, None)
         elif self._state == _OPEN:  # after the queue: later broadcasts go after it
-            self.sink = probe.sink_for(self)
+            self._set_sink(probe.sink_for(self))
 
     def _upgrade_timeout(self) -> None:
         self._upgrade_timer = None
@@ -446,6 +449,13 @@ class Session:
             probe.close()
 
     # sending
+
+    def _set_sink(self, sink: Callable[[bytes, bool], bool] | None) -> None:
+        if sink is not self.sink:
+            self.sink = sink
+            callback = self.on_sink
+            if callback is not None:
+                callback()
 
     def _can_send_volatile(self) -> bool:
         if self._probe is not None or not self.transport.writable:
@@ -530,7 +540,7 @@ class Session:
         logger.info("session %s: %s, closing", self.sid, why)
         self.overflowed = 1
         self._state = _CLOSING
-        self.sink = None
+        self._set_sink(None)
         self._close_reason = TRANSPORT_ERROR
         self._queue.clear()
         self._drop_queue()
@@ -582,7 +592,7 @@ class Session:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
-        self.sink = None
+        self._set_sink(None)
         self._close_reason = reason
         self._stop_heartbeat()
         if self._close_timer is not None:
@@ -600,7 +610,7 @@ class Session:
         self._drop_queue()
         self._on_closed(self)
         callback, self.on_close = self.on_close, None
-        self.on_message = None
+        self.on_message = self.on_sink = None
         if callback is not None:
             try:
                 callback(reason, description)

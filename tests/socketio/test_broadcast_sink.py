@@ -145,3 +145,26 @@ async def test_broadcasts_during_an_upgrade_keep_their_order(io: Server) -> None
         io.emit("n", 6)
         assert [await recv(ws) for _ in range(6)] == [f'42["n",{n}]' for n in range(1, 7)]
         await ws.close()
+
+
+async def test_an_outgoing_listener_sees_broadcasts_and_its_removal_restores_the_fast_path(
+    io: Server,
+) -> None:
+    client = await connected(io)
+    socket = socket_of(io, client)
+    fast = socket.sink
+    assert fast is not None
+    seen: list[tuple[Any, ...]] = []
+
+    def listener(*args: Any) -> None:
+        seen.append(args)
+
+    socket.on_any_outgoing(listener)
+    assert socket.sink is None
+    io.emit("n", 1)
+    socket.off_any_outgoing(listener)
+    assert socket.sink is not None
+    io.emit("n", 2)
+    assert await client.texts(2) == ['42["n",1]', '42["n",2]']
+    assert seen == [("n", 1)]
+    client.writer.close()
