@@ -110,6 +110,10 @@ class ASGIWebSocketTransport:
                     self._put({"type": "websocket.send", "bytes": item}, len(item))
         return self._buffered
 
+    def sink_for(self, session: Session) -> None:
+        """No broadcast fast path: ASGI sends messages, not frames."""
+        return None
+
     def respond(self, payload: str, compress: bool = True) -> None:  # pragma: no cover
         raise NotImplementedError
 

@@ -115,6 +115,9 @@ class _RemoteProbe:
                 self.send_binary(bytes(item), message.compress)
         return 0
 
+    def sink_for(self, session: Session) -> None:
+        return None
+
     def respond(self, payload: str, compress: bool = True) -> None:
         pass
 

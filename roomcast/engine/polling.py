@@ -127,6 +127,10 @@ class PollingTransport:
             )
         return Response(200, [*answer, *headers], b"ok")
 
+    def sink_for(self, session: Session) -> None:
+        """No broadcast fast path: broadcasts queue for the next poll."""
+        return None
+
     def respond(self, payload: str, compress: bool = True) -> None:
         """Answer the pending GET with a polling payload (gzip/deflate from the threshold on,
         unless ``compress`` is false: every packet in it was sent with ``compress=False``)."""

@@ -59,6 +59,10 @@ class Transport(Protocol):
         """Send pre-built frames (WebSocket only, compressed unless ``message.compress`` is
         false); returns the buffered bytes."""
 
+    def sink_for(self, session: Session) -> Callable[[bytes, bool], bool] | None:
+        """The transport's broadcast fast path for ``session`` (see :attr:`Session.sink`), or
+        None if it has none."""
+
     def respond(self, payload: str, compress: bool = True) -> None:
         """Answer the pending GET with ``payload`` (polling only; ``compress=False``: no HTTP
         compression)."""
@@ -98,6 +102,7 @@ class Session:
         "loop",
         "on_close",
         "on_message",
+        "on_sink",
         "options",
         "overflowed",
         "protocol",
@@ -108,6 +113,7 @@ class Session:
         "sent",
         "sent_bytes",
         "sid",
+        "sink",
         "transport",
         "upgraded",
     )
@@ -160,6 +166,14 @@ class Session:
         """Volatile messages dropped."""
         self.overflowed = 0
         """1 if the session was aborted for a full write buffer (a slow consumer)."""
+        self.sink: Callable[[bytes, bool], bool] | None = transport.sink_for(self)
+        """The broadcast fast path, or None: while the session is open on a WebSocket with no
+        upgrade under way, ``sink(message.websocket_frames(), volatile)`` does what
+        :meth:`send_prepared` would for a message without compression, in one call; when it
+        returns False nothing was sent, and :meth:`send_prepared` must be called instead.
+        Kept up to date on the session's transitions (upgrade, close)."""
+        self.on_sink: Callable[[], Any] | None = None
+        """Called when :attr:`sink` changes (for the layer above that keeps copies of it)."""
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport_name} state={self._state}>"
@@ -265,6 +279,7 @@ class Session:
         if self._state != _OPEN:
             return
         self._state = _CLOSING
+        self._set_sink(None)
         self._close_reason = reason
         self._stop_heartbeat()
         # An upgrade under way goes on, as with Node: a client between probe and "5" has paused
@@ -372,6 +387,7 @@ class Session:
         upgrade timeout)."""
         self._probe = probe
         self._probed = False
+        self._set_sink(None)  # a polling session has none: broadcasts queue for the poll
         self._upgrade_timer = self.loop.call_later(
             self.options.upgrade_timeout, self._upgrade_timeout
         )
@@ -415,6 +431,8 @@ class Session:
                 probe.send_text(item, compress)
         if self._state == _CLOSING:
             self.finish(self._close_reason, None)
+        elif self._state == _OPEN:  # after the queue: later broadcasts go after it
+            self._set_sink(probe.sink_for(self))
 
     def _upgrade_timeout(self) -> None:
         self._upgrade_timer = None
@@ -431,6 +449,13 @@ class Session:
             probe.close()
 
     # sending
+
+    def _set_sink(self, sink: Callable[[bytes, bool], bool] | None) -> None:
+        if sink is not self.sink:
+            self.sink = sink
+            callback = self.on_sink
+            if callback is not None:
+                callback()
 
     def _can_send_volatile(self) -> bool:
         if self._probe is not None or not self.transport.writable:
@@ -515,6 +540,7 @@ class Session:
         logger.info("session %s: %s, closing", self.sid, why)
         self.overflowed = 1
         self._state = _CLOSING
+        self._set_sink(None)
         self._close_reason = TRANSPORT_ERROR
         self._queue.clear()
         self._drop_queue()
@@ -566,6 +592,7 @@ class Session:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
+        self._set_sink(None)
         self._close_reason = reason
         self._stop_heartbeat()
         if self._close_timer is not None:
@@ -583,7 +610,7 @@ class Session:
         self._drop_queue()
         self._on_closed(self)
         callback, self.on_close = self.on_close, None
-        self.on_message = None
+        self.on_message = self.on_sink = None
         if callback is not None:
             try:
                 callback(reason, description)

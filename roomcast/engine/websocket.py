@@ -20,7 +20,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, OPEN, State
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key as websocket_accept_key
 
@@ -46,6 +46,19 @@ class _ServerProtocol(ServerProtocol):
     100 bytes``); Node's ``ws`` sends the code alone, and so do we: the reason is logged, never
     sent (a client learns nothing of the server's internals or limits from it).
     """
+
+    open = False
+    """Whether :attr:`state` is ``OPEN``: a plain attribute, kept by the state's setter (through
+    which websockets makes every change), for the broadcast path to read without a call."""
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        ServerProtocol.state.fset(self, state)  # type: ignore[attr-defined]
+        self.open = state is OPEN
 
     def fail(self, code: CloseCode | int, reason: str = "") -> None:
         super().fail(code)
@@ -117,6 +130,8 @@ class WebSocketTransport(asyncio.Protocol):
         "_close_timeout",
         "_close_timer",
         "_fragments",
+        "_high_water",
+        "_limit",
         "_opcode",
         "_out",
         "_ping_interval",
@@ -161,6 +176,7 @@ class WebSocketTransport(asyncio.Protocol):
         """The socket's write buffer size after the last flush: it can only have shrunk since.
         What this connection counts in the batch's budget."""
         self._budget = self._batch.budget
+        self._limit = self._high_water = 0  # set by sink_for
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -200,6 +216,58 @@ class WebSocketTransport(asyncio.Protocol):
             else:
                 self._send(Frame(_BINARY, data).serialize(mask=False, extensions=()))
         return self.write_buffer_size
+
+    def sink_for(self, session: Session) -> Callable[[bytes, bool], bool] | None:
+        """:meth:`push` for ``session`` (whose options it takes the write-buffer limits from),
+        or None when this connection negotiated permessage-deflate: a compressed broadcast
+        is sent frame by frame (:meth:`send_prepared`)."""
+        protocol = self.protocol
+        if protocol.extensions or not isinstance(protocol, _ServerProtocol):
+            return None
+        options = session.options
+        self._limit = options.max_write_buffer
+        self._high_water = options.write_buffer_high_water
+        return self.push
+
+    def push(self, frames: bytes, volatile: bool) -> bool:
+        """The broadcast fast path: queue ``frames`` (``PreparedMessage.websocket_frames``) as
+        :meth:`Session.send_prepared` would, in one call. The session hands it out (its
+        ``sink``) only while it is open on this WebSocket with no upgrade under way.
+
+        Returns False, having sent nothing, when the caller must take the session's path
+        instead: the connection is not open (no data after a close frame), or ``volatile``
+        and the upper bound of the write buffer is past the high-water mark (the session
+        checks the exact size, and counts a drop). Past ``max_write_buffer`` after queueing,
+        the session checks its buffer (a slow consumer is cut off).
+        """
+        if not self.protocol.open:  # type: ignore[attr-defined]
+            return False
+        out = self._out
+        if out:  # as _send: after the bytes waiting for the batch's flush
+            if volatile and self._buffered + len(out) > self._high_water:
+                return False
+            if isinstance(out, bytes):
+                buffer = self._out = bytearray(out)
+                buffer += frames
+            else:
+                out += frames
+        elif volatile and self._buffered > self._high_water:
+            return False
+        elif out is None and self._batch.add(self):
+            self._out = frames  # _write_through, inline: the common case of a quiet spell
+            try:
+                self._flush()
+            except Exception:
+                logger.exception("websocket write failed")
+            self._out = b""
+        else:
+            self._out = frames
+        out = self._out
+        if out is not None and self._buffered + len(out) > self._limit:
+            session = self.session
+            if session is not None:
+                session._check_buffer()
+        return True
 
     def send_prepared(self, message: PreparedMessage) -> int:
         """Send a broadcast: the shared uncompressed frames in one write, or frame by frame
@@ -274,14 +342,18 @@ class WebSocketTransport(asyncio.Protocol):
             else:
                 out += data
         elif out is None and self._batch.add(self):
-            self._out = data  # no burst going on: out now
-            try:
-                self._flush()
-            except Exception:  # as in the batch's flush: the sender carries on
-                logger.exception("websocket write failed")
-            self._out = b""  # still in this iteration's batch: what follows waits for it
+            self._write_through(data)
         else:
             self._out = data  # the shared broadcast frame itself: no copy for one message
+
+    def _write_through(self, data: bytes) -> None:
+        """No burst going on: ``data`` goes out now (the connection is in the batch already)."""
+        self._out = data
+        try:
+            self._flush()
+        except Exception:  # as in the batch's flush: the sender carries on
+            logger.exception("websocket write failed")
+        self._out = b""  # still in this iteration's batch: what follows waits for it
 
     def _flush(self) -> None:
         out = self._out

@@ -10,9 +10,11 @@ namespace and its sockets through the small protocols below, which
 How a broadcast reaches the wire: the adapter encodes the packet once
 (:func:`roomcast.protocol.socketio.encode_packet`), asks the namespace to wrap the encoded
 messages once (:meth:`NamespaceLike.prepare`, which builds the engine's ``PreparedMessage``),
-then hands that one object to each recipient with :meth:`SocketLike.deliver`, a plain method
-call that queues it on the socket's engine session: no coroutine, task, encode or dict per
-recipient.
+then hands that one object to each recipient (:func:`deliver_local`): a socket open on a
+WebSocket takes the frames, built once, through its :attr:`SocketLike.sink` (one call that
+queues them on the connection), any other through :meth:`SocketLike.deliver` (the session's
+path: polling queue, upgrade, compression, ``on_any_outgoing``): no coroutine, task, encode or
+dict per recipient.
 
 Connection state recovery (``Server(connection_state_recovery=...)``, Node's
 ``connectionStateRecovery``): when :attr:`NamespaceLike.recovery_window` is not None, the
@@ -25,7 +27,7 @@ comes back with ``pid`` and ``offset`` in its CONNECT payload.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,10 +39,12 @@ __all__ = [
     "BroadcastOptions",
     "NamespaceLike",
     "PersistedSession",
+    "Prepared",
     "RemoteSocketDetails",
     "RequestTimeout",
     "RestoredSession",
     "SocketLike",
+    "deliver_local",
 ]
 
 
@@ -68,6 +72,14 @@ class SocketLike(Protocol):
         """Queue an already encoded and prepared broadcast packet; False if it was dropped."""
         ...
 
+    @property
+    def sink(self) -> Callable[[bytes, bool], bool] | None:
+        """The broadcast fast path, or None: ``sink(prepared.websocket_frames(), volatile)``
+        does what :meth:`deliver` would (but calling no ``on_any_outgoing`` listener: a socket
+        with one has no sink) in one call; if it returns False, nothing was sent and
+        :meth:`deliver` must be called instead."""
+        ...
+
     def expect_ack(self, ack_id: int, callback: Callable[[list[Any]], None]) -> None:
         """Call ``callback(args)`` when the client answers the ack ``ack_id``; if the socket
         disconnects first, ``callback([])``: it counts as answered with nothing."""
@@ -76,6 +88,34 @@ class SocketLike(Protocol):
     def forget_ack(self, ack_id: int) -> None:
         """Stop waiting for the ack ``ack_id`` (its deadline passed)."""
         ...
+
+
+class Prepared(Protocol):
+    """A broadcast's messages wrapped once for every recipient (the engine's
+    ``PreparedMessage``)."""
+
+    def websocket_frames(self) -> bytes:
+        """The messages as uncompressed WebSocket frames, for :attr:`SocketLike.sink`."""
+        ...
+
+
+def deliver_local(
+    sockets: Mapping[str, SocketLike],
+    sids: Iterable[str],
+    packet: Packet,
+    prepared: Prepared,
+    volatile: bool,
+) -> None:
+    """Hand a broadcast to each of the sockets ``sids`` still in ``sockets``: through its
+    :attr:`~SocketLike.sink` when it has one (the frames are built once, here), else
+    :meth:`~SocketLike.deliver`. The broadcast hot path: keep it flat."""
+    frames = prepared.websocket_frames()
+    for sid in sids:
+        socket = sockets.get(sid)
+        if socket is not None:
+            sink = socket.sink
+            if sink is None or not sink(frames, volatile):
+                socket.deliver(packet, prepared, volatile)
 
 
 class NamespaceLike(Protocol):
@@ -95,7 +135,7 @@ class NamespaceLike(Protocol):
         """Encode ``packet`` with the server's parser (Engine.IO message payloads)."""
         ...
 
-    def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> object:
+    def prepare(self, messages: Sequence[str | bytes], compress: bool = True) -> Prepared:
         """Wrap Engine.IO message payloads once for delivery to many sockets (``compress``:
         whether a transport with compression negotiated may compress them)."""
         ...

@@ -17,6 +17,7 @@ from .adapter import (
     PersistedSession,
     RestoredSession,
     SocketLike,
+    deliver_local,
 )
 from .registry import RoomRegistry
 
@@ -274,14 +275,10 @@ class MemoryAdapter(Adapter):
         offset added, nothing kept: for subclasses that deliver packets offset elsewhere)."""
         packet.nsp = self.nsp.name
         messages = self.encode(packet)
-        prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
-        volatile = opts.flags.volatile
-        sockets = self.nsp.sockets
         selected = self.registry.select(opts.rooms, opts.except_)
-        for sid in selected:
-            socket = sockets.get(sid)
-            if socket is not None:
-                socket.deliver(packet, prepared, volatile)
+        if selected:
+            prepared = self.nsp.prepare(messages, opts.flags.compress is not False)
+            deliver_local(self.nsp.sockets, selected, packet, prepared, opts.flags.volatile)
         self._count(messages, len(selected))
 
     def _count(self, messages: list[str | bytes], recipients: int) -> None:

@@ -44,6 +44,7 @@ from .adapter import (
     PersistedSession,
     RequestTimeout,
     RestoredSession,
+    deliver_local,
 )
 from .cluster_adapter import ClusterAdapter
 from .memory import MemoryAdapter
@@ -432,12 +433,7 @@ class RedisStreamsAdapter(ClusterAdapter):
         """The local delivery of a broadcast: one encode, then each recipient's queue (not
         MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
         prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
-        volatile = opts.flags.volatile
-        sockets = self.nsp.sockets
-        for sid in recipients:
-            socket = sockets.get(sid)
-            if socket is not None:
-                socket.deliver(packet, prepared, volatile)
+        deliver_local(self.nsp.sockets, recipients, packet, prepared, opts.flags.volatile)
 
     def _deliver_own(
         self,

@@ -52,6 +52,7 @@ class Client:
         )
         session.on_message = self._on_message
         session.on_close = self._on_close
+        session.on_sink = self._on_sink
 
     def __repr__(self) -> str:
         return f"<Client {self.session.sid} nsps={sorted(self.sockets)}>"
@@ -139,9 +140,14 @@ class Client:
     def add_socket(self, socket: Socket) -> None:
         """``socket`` has connected: route its namespace's packets to it."""
         self.sockets[socket.nsp.name] = socket
+        socket.refresh_sink()
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+
+    def _on_sink(self) -> None:
+        for socket in self.sockets.values():
+            socket.refresh_sink()
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` has left its namespace: stop routing to it."""

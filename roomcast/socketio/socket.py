@@ -68,6 +68,7 @@ class Socket(Targets):
         "nsp",
         "pid",
         "recovered",
+        "sink",
     )
 
     def __init__(
@@ -88,6 +89,12 @@ class Socket(Targets):
         self._middlewares: list[PacketMiddleware] | None = None
         self._rooms_at_close: set[str] | None = None
         self._missed: list[list[Any]] | None = None
+        self.sink: Callable[[bytes, bool], bool] | None = None
+        """The session's broadcast fast path (:attr:`Session.sink`), or None when it has none
+        or an ``on_any_outgoing`` listener must see each packet (then :meth:`deliver`). A
+        plain attribute, read per recipient: the client refreshes it when the session's
+        changes (None, or a stale sink of a closed connection, is always safe: it sends
+        nothing and the broadcast takes :meth:`deliver`)."""
         self.data: dict[str, Any]
         """Free per-socket storage, e.g. the user a middleware authenticated."""
         self.pid: str | None
@@ -185,6 +192,7 @@ class Socket(Targets):
         if self._any_outgoing is None:
             self._any_outgoing = []
         self._any_outgoing.append(listener)
+        self.sink = None  # broadcasts go through deliver, which calls the listeners
         return listener
 
     def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
@@ -192,6 +200,7 @@ class Socket(Targets):
         if self._any_outgoing is not None:
             kept = [] if listener is None else [x for x in self._any_outgoing if x is not listener]
             self._any_outgoing = kept
+            self.refresh_sink()
 
     def use(self, middleware: PacketMiddleware) -> PacketMiddleware:
         """Add a per-packet middleware: ``mw([event, *args])`` runs, in order, before the
@@ -261,6 +270,10 @@ class Socket(Targets):
         packet.nsp = self.nsp.name
         client = self.client
         client.write(client.encode(packet), volatile, compress)
+
+    def refresh_sink(self) -> None:
+        """Take the session's :attr:`sink` again (it changed, or a listener went)."""
+        self.sink = None if self._any_outgoing else self.client.session.sink
 
     def deliver(self, packet: Packet, prepared: PreparedMessage, volatile: bool) -> bool:
         """Queue a broadcast packet already encoded and prepared for every recipient."""
@@ -408,6 +421,7 @@ class Socket(Targets):
         self.nsp.remove_socket(self)
         self.connected = False
         self.client = relay
+        self.sink = None
         if self._acks is not None:
             self._acks.close()
 

@@ -21,6 +21,11 @@ from tests.waiting import until
 class Prepared:
     def __init__(self, messages: Sequence[str | bytes]) -> None:
         self.messages = list(messages)
+        self.frames = 0
+
+    def websocket_frames(self) -> bytes:
+        self.frames += 1
+        return repr(self.messages).encode()
 
 
 class Recorder:
@@ -30,6 +35,7 @@ class Recorder:
         self.got: list[tuple[Any, bool]] = []
         self.acks: dict[int, Any] = {}
         self.disconnected: bool | None = None
+        self.sink: Any = None
 
     def join(self, rooms: str | Collection[str]) -> None:
         self.nsp.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else rooms)
@@ -315,3 +321,23 @@ async def test_sessions_expire_with_the_window_and_close_forgets_them() -> None:
     adapter.broadcast(event("x"), opts())
     await adapter.close()
     assert not adapter.recovery.sessions and len(adapter.recovery) == 0
+
+
+def test_a_socket_with_a_sink_takes_the_frames_and_falls_back_when_it_refuses() -> None:
+    nsp = Nsp()
+    fast, refusing, plain = (nsp.connect(sid) for sid in ("fast", "refusing", "plain"))
+    pushed: list[tuple[str, bytes, bool]] = []
+
+    def sink(name: str, accept: bool) -> Any:
+        return lambda frames, volatile: pushed.append((name, frames, volatile)) or accept
+
+    fast.sink = sink("fast", True)
+    refusing.sink = sink("refusing", False)
+    nsp.adapter.broadcast(Packet(PacketType.EVENT, ["e", 1]), BroadcastOptions(frozenset()))
+    (prepared,) = nsp.prepared
+    assert prepared.frames == 1  # built once for every recipient
+    frames = prepared.websocket_frames()
+    assert sorted(pushed) == [("fast", frames, False), ("refusing", frames, False)]
+    assert fast.got == []  # taken by the sink
+    assert refusing.got == [(prepared, False)]  # refused: the session's path
+    assert plain.got == [(prepared, False)]

@@ -1,0 +1,22 @@
+"""The broadcast fast path in Python calls (bench/calls.py): deterministic, no timing."""
+
+from __future__ import annotations
+
+from bench.calls import connect, count_burst
+from roomcast.socketio.server import Server
+
+CLIENTS = 20
+
+
+async def test_a_websocket_recipient_costs_one_python_call_in_a_burst() -> None:
+    io = Server()
+    await io.listen("127.0.0.1", 0)
+    try:
+        writers = await connect(io, CLIENTS)
+        calls = count_burst(io)
+        per_recipient = {name: n for name, n in calls.python.items() if n >= CLIENTS}
+        assert per_recipient == {"websocket.py:WebSocketTransport.push": CLIENTS}
+        for writer in writers:
+            writer.close()
+    finally:
+        await io.close()
