@@ -1,0 +1,159 @@
+"""The clients of the cyclic-garbage tests, in a process of their own.
+
+Run as ``python tests/gc/clients.py``: it reads one JSON command a line on stdin, ``{"kind",
+"url", "n", "token"}``, runs ``n`` connection lifecycles of that kind against ``url`` one after
+the other, and answers ``ok`` (or ``error: ...``) on stdout. Being in another process, the
+clients' own garbage (python-socketio's, websockets' client side) never mixes with the server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import socketio
+from websockets.asyncio.client import connect
+
+WAIT = 10.0
+
+
+async def sio_client(
+    url: str, transports: list[str], auth: Any = None
+) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=transports, auth=auth, wait_timeout=WAIT)
+    return client
+
+
+async def websocket_full(url: str, token: str) -> None:
+    """Connect over WebSocket, an event with an ack, join a room, a broadcast to it, leave it,
+    disconnect (the client's)."""
+    client = await sio_client(url, ["websocket"])
+    shouted: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    client.on("shout", lambda data: shouted.done() or shouted.set_result(data))
+    assert await client.call("echo", {"a": [1, 2]}, timeout=WAIT) == {"a": [1, 2]}
+    assert await client.call("join", "room", timeout=WAIT) == "joined"
+    await client.emit("shout", ["room", "hello"])
+    assert await asyncio.wait_for(shouted, WAIT) == "hello"
+    assert await client.call("leave", "room", timeout=WAIT) == "left"
+    await client.disconnect()
+
+
+async def server_disconnect(url: str, token: str) -> None:
+    """The server disconnects the socket (``socket.disconnect()``) from an event handler."""
+    client = await sio_client(url, ["websocket"])
+    gone = asyncio.Event()
+    client.on("disconnect", lambda *reason: gone.set())
+    await client.emit("kick")
+    await asyncio.wait_for(gone.wait(), WAIT)
+    await client.disconnect()
+
+
+async def polling_upgrade(url: str, token: str) -> None:
+    """Connect over polling, upgrade to WebSocket, an event with an ack there, disconnect."""
+    client = await sio_client(url, ["polling", "websocket"])
+    for _ in range(1000):
+        if await client.call("transport", timeout=WAIT) == "websocket":
+            break
+        await asyncio.sleep(0.005)
+    else:
+        raise AssertionError("never upgraded")
+    assert await client.call("echo", "x", timeout=WAIT) == "x"
+    await client.disconnect()
+
+
+async def polling_only(url: str, token: str) -> None:
+    """Connect over polling alone, an event with an ack, disconnect."""
+    client = await sio_client(url, ["polling"])
+    assert await client.call("echo", "x", timeout=WAIT) == "x"
+    await client.disconnect()
+
+
+async def ping_timeout(url: str, token: str) -> None:
+    """A raw WebSocket that joins ``/`` and never answers a ping: the server times it out."""
+    parts = urlsplit(url)
+    ws_url = f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket"
+    async with connect(ws_url, compression=None) as ws:
+        opened = await asyncio.wait_for(ws.recv(), WAIT)
+        assert isinstance(opened, str) and opened.startswith("0"), opened
+        await ws.send("40")
+        joined = await asyncio.wait_for(ws.recv(), WAIT)
+        assert isinstance(joined, str) and joined.startswith("40"), joined
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), WAIT)  # pings, never answered
+        except Exception as exc:
+            if "ConnectionClosed" not in type(exc).__name__:
+                raise
+
+
+async def refused(url: str, token: str) -> None:
+    """The namespace's middleware refuses the socket (a bad JWT)."""
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        await client.connect(
+            url, transports=["websocket"], auth={"token": "not-a-jwt"}, wait_timeout=WAIT
+        )
+    except socketio.exceptions.ConnectionError:
+        pass
+    else:
+        raise AssertionError("connection accepted")
+    await client.disconnect()
+
+
+async def chat(url: str, token: str) -> None:
+    """The chat app with a valid token: welcome, join a room, two messages, leave, disconnect."""
+    client = socketio.AsyncClient(reconnection=False)
+    welcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    client.on("welcome", lambda *data: welcome.done() or welcome.set_result(data))
+    await client.connect(url, transports=["websocket"], auth={"token": token}, wait_timeout=WAIT)
+    await asyncio.wait_for(welcome, WAIT)
+    assert await client.call("join", "lobby", timeout=WAIT) == {"status": "ok"}
+    for text in ("hello", "world"):
+        message = {"message": text, "roomName": "lobby"}
+        assert await client.call("message", message, timeout=WAIT) == {"status": "ok"}
+    assert await client.call("leave", "lobby", timeout=WAIT) == {"status": "ok"}
+    await client.disconnect()
+
+
+async def bad_sid(url: str, token: str) -> None:
+    """A polling request with an unknown sid: HTTP 400, on a connection of its own."""
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        answer = await http.get(f"{url}/socket.io/?EIO=4&transport=polling&sid=nope")
+        assert answer.status_code == 400, answer.status_code
+
+
+KINDS = {
+    "websocket": websocket_full,
+    "server-disconnect": server_disconnect,
+    "polling-upgrade": polling_upgrade,
+    "polling": polling_only,
+    "ping-timeout": ping_timeout,
+    "refused": refused,
+    "chat": chat,
+    "bad-sid": bad_sid,
+}
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        command = json.loads(line)
+        lifecycle = KINDS[command["kind"]]
+        try:
+            for _ in range(command["n"]):
+                await lifecycle(command["url"], command.get("token", ""))
+        except Exception as exc:  # reported to the test, which fails with it
+            print(f"error: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            print("ok", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

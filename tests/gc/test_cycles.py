@@ -1,0 +1,158 @@
+"""A connection's life leaves no cyclic garbage on the server.
+
+What a closed connection leaves behind should be freed by reference counting the moment it is
+dropped. An object kept in a reference cycle waits for the garbage collector instead, and with a
+raised young-generation threshold (``--gc-threshold``) it may wait through promotions to the
+oldest generation: the memory of closed connections then piles up. Each test runs lifecycles of
+one kind against a real server on 127.0.0.1, the clients in a process of their own (their
+garbage is not ours), with the collector disabled, then collects once and counts what it found.
+
+The only cycle accepted is the standard library's own, on CPython < 3.12 with asyncio's loop:
+``_SelectorSocketTransport`` keeps a bound method of itself (``_read_ready_cb``) after it closes
+(CPython gh-100348, fixed in 3.12), 7 small objects per TCP connection, none of them ours (the
+transport has dropped its protocol by then). uvloop, the loop ``roomcast serve`` picks when it is
+installed, has no such cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from roomcast.apps.chat import create_app
+from roomcast.auth.jwt import jwt_auth
+from roomcast.runtime import loop_factory
+from roomcast.socketio.server import Server
+from roomcast.socketio.socket import Socket
+from tests.chat.tokens import SECRET, user_token
+from tests.conftest import ROOT
+from tests.gc.garbage import Garbage, cyclic_garbage, settle
+
+WAIT = 30.0
+KINDS = [
+    "websocket",
+    "server-disconnect",
+    "polling-upgrade",
+    "polling",
+    "ping-timeout",
+    "refused",
+    "chat",
+    "bad-sid",
+]
+LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not loop_factory("auto")[1].startswith("uvloop"), reason="uvloop not installed"))]
+N = 5
+"""Lifecycles measured (after two that warm up caches and lazy imports)."""
+
+
+def make_server(kind: str) -> Server:
+    """The server the clients of ``kind`` (tests/gc/clients.py) expect."""
+    if kind == "chat":
+        return create_app(jwt_secret=SECRET)
+    options: dict[str, Any] = {}
+    if kind == "ping-timeout":
+        options.update(ping_interval=0.05, ping_timeout=0.05)
+    io = Server(**options)
+    if kind == "refused":
+        io.use(jwt_auth(SECRET, ["HS256"]))
+
+    def echo(socket: Socket, data: Any) -> Any:
+        return data
+
+    def join(socket: Socket, room: str) -> str:
+        socket.join(room)
+        return "joined"
+
+    def leave(socket: Socket, room: str) -> str:
+        socket.leave(room)
+        return "left"
+
+    def shout(socket: Socket, data: list[str]) -> None:
+        io.to(data[0]).emit("shout", data[1])
+
+    def kick(socket: Socket) -> None:
+        socket.disconnect()
+
+    def transport(socket: Socket) -> str:
+        return socket.conn.transport_name
+
+    for handler in (echo, join, leave, shout, kick, transport):
+        io.on(handler.__name__, handler)
+    return io
+
+
+def idle(io: Server) -> list[Callable[[], bool]]:
+    """What holds once every connection to ``io`` is over."""
+    engine, listener = io.engine, io.listener
+    return [
+        lambda: not engine.sessions,
+        lambda: not engine._websockets,
+        lambda: not listener._connections,
+        lambda: not any(nsp.sockets for nsp in io.namespaces.values()),
+    ]
+
+
+def stdlib_transport_cycles(garbage: Garbage) -> set[int]:
+    """The ids of the garbage objects that only closed asyncio selector transports hold (the
+    standard library's cycle described above)."""
+    ids = {id(obj): obj for obj in garbage.objects}
+    held: set[int] = set()
+    stack = [
+        obj
+        for obj in garbage.objects
+        if type(obj).__name__ == "_SelectorSocketTransport" and obj._sock is None
+    ]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in held:
+            continue
+        held.add(id(obj))
+        stack += [ref for ref in gc.get_referents(obj) if id(ref) in ids]
+    return held
+
+
+async def measure(kind: str, n: int) -> Garbage:
+    """The cyclic garbage left on the server by ``n`` lifecycles of ``kind``."""
+    clients = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests" / "gc" / "clients.py"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert clients.stdin is not None and clients.stdout is not None
+    io = make_server(kind)
+    await io.listen("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{io.listener.port}"
+
+    async def run(count: int) -> None:
+        assert clients.stdin is not None and clients.stdout is not None
+        command = {"kind": kind, "url": url, "n": count, "token": user_token()}
+        clients.stdin.write(json.dumps(command).encode() + b"\n")
+        answer = await asyncio.wait_for(clients.stdout.readline(), WAIT)
+        assert answer == b"ok\n", answer
+        await settle(*idle(io), timeout=WAIT)
+
+    try:
+        await run(2)
+        return await cyclic_garbage(lambda: run(n))
+    finally:
+        await io.close(timeout=1)
+        clients.stdin.close()
+        await asyncio.wait_for(clients.wait(), WAIT)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_lifecycle_leaves_no_cyclic_garbage(kind: str, loop: str) -> None:
+    factory, _ = loop_factory(loop)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        garbage = runner.run(measure(kind, N))
+    stdlib = stdlib_transport_cycles(garbage) if loop == "asyncio" else set()
+    ours = Garbage([obj for obj in garbage.objects if id(obj) not in stdlib])
+    assert len(ours) == 0, f"{N} lifecycles of {kind} left cyclic garbage:\n{ours.summary()}"
