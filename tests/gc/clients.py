@@ -21,9 +21,7 @@ from websockets.asyncio.client import connect
 WAIT = 10.0
 
 
-async def sio_client(
-    url: str, transports: list[str], auth: Any = None
-) -> socketio.AsyncClient:
+async def sio_client(url: str, transports: list[str], auth: Any = None) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
     await client.connect(url, transports=transports, auth=auth, wait_timeout=WAIT)
     return client
@@ -127,6 +125,77 @@ async def bad_sid(url: str, token: str) -> None:
         assert answer.status_code == 400, answer.status_code
 
 
+async def acks(url: str, token: str) -> None:
+    """The server's acks: one answered, one timing out, one pending when the client leaves."""
+    client = await sio_client(url, ["websocket"])
+
+    async def slow(*args: Any) -> None:
+        await asyncio.sleep(0.5)  # answers after the server's 50 ms timeout
+
+    held = asyncio.Event()
+
+    async def hold(*args: Any) -> None:
+        held.set()
+        await asyncio.sleep(0.5)  # the client disconnects first
+
+    client.on("question", lambda value: value + 1)
+    client.on("slow", slow)
+    client.on("hold", hold)
+    assert await client.call("ask", 1, timeout=WAIT) == [2, "timed out"]
+    await client.emit("wait")
+    await asyncio.wait_for(held.wait(), WAIT)
+    await client.disconnect()
+
+
+async def handler_errors(url: str, token: str) -> None:
+    """Handlers that raise (a plain one, a coroutine): logged by the server."""
+    client = await sio_client(url, ["websocket"])
+    await client.emit("boom")
+    await client.emit("aboom")
+    assert await client.call("echo", "still here", timeout=WAIT) == "still here"
+    await client.disconnect()
+
+
+async def abort(url: str, token: str) -> None:
+    """A raw WebSocket that joins ``/`` then drops its TCP connection without closing."""
+    parts = urlsplit(url)
+    ws = await connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("40")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    ws.transport.abort()
+    await ws.wait_closed()
+
+
+async def connect_timeout(url: str, token: str) -> None:
+    """An Engine.IO connection that joins no namespace: the server closes it in time."""
+    parts = urlsplit(url)
+    async with connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket") as ws:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), WAIT)
+        except Exception as exc:
+            if "ConnectionClosed" not in type(exc).__name__:
+                raise
+
+
+async def poll_dropped(url: str, token: str) -> None:
+    """A polling session whose waiting GET's connection closes before the answer."""
+    base = f"{url}/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        opened = (await http.get(base)).text
+        sid = json.loads(opened[1:])["sid"]
+        assert (await http.post(f"{base}&sid={sid}", content="40")).text == "ok"
+        assert (await http.get(f"{base}&sid={sid}")).text.startswith("40")
+    async with httpx.AsyncClient(timeout=0.2) as http:
+        try:
+            await http.get(f"{base}&sid={sid}")  # waits for the ping: given up, connection closed
+        except httpx.TimeoutException:
+            pass
+        else:
+            raise AssertionError("the poll was answered")
+
+
 KINDS = {
     "websocket": websocket_full,
     "server-disconnect": server_disconnect,
@@ -136,6 +205,11 @@ KINDS = {
     "refused": refused,
     "chat": chat,
     "bad-sid": bad_sid,
+    "acks": acks,
+    "handler-errors": handler_errors,
+    "abort": abort,
+    "connect-timeout": connect_timeout,
+    "poll-dropped": poll_dropped,
 }
 
 

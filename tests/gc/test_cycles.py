@@ -17,22 +17,25 @@ installed, has no such cycle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from roomcast.apps.chat import create_app
 from roomcast.auth.jwt import jwt_auth
+from roomcast.errors import AckTimeoutError, SocketDisconnected
 from roomcast.runtime import loop_factory
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 from tests.chat.tokens import SECRET, user_token
 from tests.conftest import ROOT
-from tests.gc.garbage import Garbage, cyclic_garbage, settle
+from tests.gc.garbage import Garbage, cyclic_garbage, settle, type_name
 
 WAIT = 30.0
 KINDS = [
@@ -44,9 +47,21 @@ KINDS = [
     "refused",
     "chat",
     "bad-sid",
+    "acks",
+    "handler-errors",
+    "abort",
+    "connect-timeout",
+    "poll-dropped",
 ]
-LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
-    not loop_factory("auto")[1].startswith("uvloop"), reason="uvloop not installed"))]
+LOOPS = [
+    "asyncio",
+    pytest.param(
+        "uvloop",
+        marks=pytest.mark.skipif(
+            not loop_factory("auto")[1].startswith("uvloop"), reason="uvloop not installed"
+        ),
+    ),
+]
 N = 5
 """Lifecycles measured (after two that warm up caches and lazy imports)."""
 
@@ -58,6 +73,8 @@ def make_server(kind: str) -> Server:
     options: dict[str, Any] = {}
     if kind == "ping-timeout":
         options.update(ping_interval=0.05, ping_timeout=0.05)
+    if kind == "connect-timeout":
+        options.update(connect_timeout=0.05)
     io = Server(**options)
     if kind == "refused":
         io.use(jwt_auth(SECRET, ["HS256"]))
@@ -82,7 +99,26 @@ def make_server(kind: str) -> Server:
     def transport(socket: Socket) -> str:
         return socket.conn.transport_name
 
-    for handler in (echo, join, leave, shout, kick, transport):
+    async def ask(socket: Socket, value: int) -> list[Any]:
+        answer = await socket.emit_with_ack("question", value, timeout=WAIT)
+        try:
+            await socket.emit_with_ack("slow", timeout=0.05)
+        except AckTimeoutError:
+            return [answer, "timed out"]
+        return [answer, "answered"]
+
+    async def wait(socket: Socket) -> None:
+        with contextlib.suppress(SocketDisconnected):
+            await socket.emit_with_ack("hold")
+
+    def boom(socket: Socket) -> None:
+        raise ValueError("boom")
+
+    async def aboom(socket: Socket) -> None:
+        await asyncio.sleep(0)
+        raise ValueError("aboom")
+
+    for handler in (echo, join, leave, shout, kick, transport, ask, wait, boom, aboom):
         io.on(handler.__name__, handler)
     return io
 
@@ -98,10 +134,22 @@ def idle(io: Server) -> list[Callable[[], bool]]:
     ]
 
 
+STDLIB_CYCLE_TYPES = {
+    "asyncio.selector_events._SelectorSocketTransport",
+    "builtins.method asyncio.selector_events._SelectorSocketTransport._read_ready__data_received",
+    "builtins.dict",
+    "asyncio.trsock.TransportSocket",
+    "socket.socket",
+    "builtins.tuple",
+}
+"""What a closed selector transport's cycle holds: itself, its bound method, its ``extra`` dict
+(peername, sockname, the closed socket)."""
+
+
 def stdlib_transport_cycles(garbage: Garbage) -> set[int]:
     """The ids of the garbage objects that only closed asyncio selector transports hold (the
     standard library's cycle described above)."""
-    ids = {id(obj): obj for obj in garbage.objects}
+    ids = {id(obj) for obj in garbage.objects}
     held: set[int] = set()
     stack = [
         obj
@@ -112,20 +160,42 @@ def stdlib_transport_cycles(garbage: Garbage) -> set[int]:
         obj = stack.pop()
         if id(obj) in held:
             continue
+        assert type_name(obj) in STDLIB_CYCLE_TYPES, f"a closed transport holds {obj!r}"
         held.add(id(obj))
         stack += [ref for ref in gc.get_referents(obj) if id(ref) in ids]
     return held
 
 
-async def measure(kind: str, n: int) -> Garbage:
-    """The cyclic garbage left on the server by ``n`` lifecycles of ``kind``."""
+CLOSES = {"ping-timeout": "ping timeout", "connect-timeout": "forced close"}
+CLOSES |= {"poll-dropped": "transport error", "bad-sid": None}
+"""How the server saw each kind of connection end (default ``transport close``; ``None``: no
+session, a refused request)."""
+
+
+@contextlib.contextmanager
+def logs_dropped() -> Iterator[None]:
+    """Keep roomcast's log records from pytest's capture, which would keep the exceptions
+    logged (and the frames of their tracebacks) alive, hiding what they refer to."""
+    logger = logging.getLogger("roomcast")
+    handler = logging.NullHandler()
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+async def measure(kind: str, n: int) -> tuple[Garbage, Server]:
+    """The cyclic garbage left on the server by ``n`` lifecycles of ``kind`` (after two more,
+    not measured, that warm up lazy imports and caches), and the server (closed)."""
     clients = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests" / "gc" / "clients.py"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    assert clients.stdin is not None and clients.stdout is not None
     io = make_server(kind)
     await io.listen("127.0.0.1", 0)
     url = f"http://127.0.0.1:{io.listener.port}"
@@ -139,10 +209,12 @@ async def measure(kind: str, n: int) -> Garbage:
         await settle(*idle(io), timeout=WAIT)
 
     try:
-        await run(2)
-        return await cyclic_garbage(lambda: run(n))
+        with logs_dropped():
+            await run(2)
+            return await cyclic_garbage(lambda: run(n)), io
     finally:
         await io.close(timeout=1)
+        assert clients.stdin is not None
         clients.stdin.close()
         await asyncio.wait_for(clients.wait(), WAIT)
 
@@ -152,7 +224,13 @@ async def measure(kind: str, n: int) -> Garbage:
 def test_lifecycle_leaves_no_cyclic_garbage(kind: str, loop: str) -> None:
     factory, _ = loop_factory(loop)
     with asyncio.Runner(loop_factory=factory) as runner:
-        garbage = runner.run(measure(kind, N))
+        garbage, io = runner.run(measure(kind, N))
+    # the lifecycles ended as they should
+    reason = CLOSES.get(kind, "transport close")
+    if reason is None:
+        assert io.engine.handshakes == 0 and sum(io.engine.refusals.values()) == N + 2
+    else:
+        assert io.engine.closes == {reason: N + 2}
     stdlib = stdlib_transport_cycles(garbage) if loop == "asyncio" else set()
     ours = Garbage([obj for obj in garbage.objects if id(obj) not in stdlib])
     assert len(ours) == 0, f"{N} lifecycles of {kind} left cyclic garbage:\n{ours.summary()}"
