@@ -196,6 +196,28 @@ async def poll_dropped(url: str, token: str) -> None:
             raise AssertionError("the poll was answered")
 
 
+async def recovery(url: str, token: str) -> None:
+    """The chat's connection state recovery: a raw client whose TCP connection drops after its
+    welcome comes back on a new connection with its ``pid`` and offset, is recovered, leaves."""
+    parts = urlsplit(url)
+    ws_url = f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket"
+    ws = await connect(ws_url)
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("40" + json.dumps({"token": token}))
+    joined = json.loads(str(await asyncio.wait_for(ws.recv(), WAIT))[2:])
+    welcome = json.loads(str(await asyncio.wait_for(ws.recv(), WAIT))[2:])
+    assert welcome[0] == "welcome", welcome
+    ws.transport.abort()
+    await ws.wait_closed()
+    async with connect(ws_url) as ws:
+        await asyncio.wait_for(ws.recv(), WAIT)
+        auth = {"token": token, "pid": joined["pid"], "offset": welcome[-1]}
+        await ws.send("40" + json.dumps(auth))
+        again = json.loads(str(await asyncio.wait_for(ws.recv(), WAIT))[2:])
+        assert again["sid"] == joined["sid"], (again, joined)  # recovered: the same socket id
+        await ws.send("41")
+
+
 KINDS = {
     "websocket": websocket_full,
     "server-disconnect": server_disconnect,
@@ -210,6 +232,7 @@ KINDS = {
     "abort": abort,
     "connect-timeout": connect_timeout,
     "poll-dropped": poll_dropped,
+    "recovery": recovery,
 }
 
 

@@ -52,6 +52,7 @@ KINDS = [
     "abort",
     "connect-timeout",
     "poll-dropped",
+    "recovery",
 ]
 LOOPS = [
     "asyncio",
@@ -68,7 +69,7 @@ N = 5
 
 def make_server(kind: str) -> Server:
     """The server the clients of ``kind`` (tests/gc/clients.py) expect."""
-    if kind == "chat":
+    if kind in ("chat", "recovery"):
         return create_app(jwt_secret=SECRET)
     options: dict[str, Any] = {}
     if kind == "ping-timeout":
@@ -170,6 +171,8 @@ CLOSES = {"ping-timeout": "ping timeout", "connect-timeout": "forced close"}
 CLOSES |= {"poll-dropped": "transport error", "bad-sid": None}
 """How the server saw each kind of connection end (default ``transport close``; ``None``: no
 session, a refused request)."""
+SESSIONS = {"recovery": 2}
+"""Engine.IO sessions per lifecycle (default 1)."""
 
 
 @contextlib.contextmanager
@@ -230,7 +233,7 @@ def test_lifecycle_leaves_no_cyclic_garbage(kind: str, loop: str) -> None:
     if reason is None:
         assert io.engine.handshakes == 0 and sum(io.engine.refusals.values()) == N + 2
     else:
-        assert io.engine.closes == {reason: N + 2}
+        assert io.engine.closes == {reason: SESSIONS.get(kind, 1) * (N + 2)}
     stdlib = stdlib_transport_cycles(garbage) if loop == "asyncio" else set()
     ours = Garbage([obj for obj in garbage.objects if id(obj) not in stdlib])
     assert len(ours) == 0, f"{N} lifecycles of {kind} left cyclic garbage:\n{ours.summary()}"
