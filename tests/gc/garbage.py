@@ -13,7 +13,7 @@ import asyncio
 import collections
 import gc
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 
@@ -77,15 +77,20 @@ async def cyclic_garbage(work: Callable[[], Awaitable[None]]) -> Garbage:
             gc.enable()
 
 
-async def settle(*idle: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until every ``idle()`` holds and no other task runs, then let the callbacks already
-    scheduled run (connection_lost and the like)."""
+async def settle(
+    *idle: Callable[[], bool],
+    timeout: float = 10.0,
+    ignore: Collection[asyncio.Task[Any]] = (),
+) -> None:
+    """Wait until every ``idle()`` holds and no other task runs (but those in ``ignore``), then
+    let the callbacks already scheduled run (connection_lost and the like)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     me = asyncio.current_task()
-    while not (all(check() for check in idle) and asyncio.all_tasks() <= {me}):
+    allowed = {me, *ignore}
+    while not (all(check() for check in idle) and asyncio.all_tasks() <= allowed):
         if loop.time() > deadline:
-            others = [t for t in asyncio.all_tasks() if t is not me]
+            others = [t for t in asyncio.all_tasks() if t not in allowed]
             raise TimeoutError(f"server not idle: {[c() for c in idle]}, tasks {others}")
         await asyncio.sleep(0.005)
     for _ in range(5):
