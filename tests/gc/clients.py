@@ -126,7 +126,8 @@ async def bad_sid(url: str, token: str) -> None:
 
 
 async def acks(url: str, token: str) -> None:
-    """The server's acks: one answered, one timing out, one pending when the client leaves."""
+    """The server's acks: one answered, two timing out (a socket's, a broadcast's), one pending
+    when the client leaves."""
     client = await sio_client(url, ["websocket"])
 
     async def slow(*args: Any) -> None:
@@ -141,7 +142,7 @@ async def acks(url: str, token: str) -> None:
     client.on("question", lambda value: value + 1)
     client.on("slow", slow)
     client.on("hold", hold)
-    assert await client.call("ask", 1, timeout=WAIT) == [2, "timed out"]
+    assert await client.call("ask", 1, timeout=WAIT) == [2, 2]  # 2 acks timed out
     await client.emit("wait")
     await asyncio.wait_for(held.wait(), WAIT)
     await client.disconnect()
@@ -218,6 +219,20 @@ async def recovery(url: str, token: str) -> None:
         await ws.send("41")
 
 
+async def recovery_expired(url: str, token: str) -> None:
+    """The chat's connection state recovery: a raw client drops after its welcome and never
+    comes back (the server forgets its session when the recovery window ends)."""
+    parts = urlsplit(url)
+    ws = await connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("40" + json.dumps({"token": token}))
+    await asyncio.wait_for(ws.recv(), WAIT)
+    welcome = json.loads(str(await asyncio.wait_for(ws.recv(), WAIT))[2:])
+    assert welcome[0] == "welcome", welcome
+    ws.transport.abort()
+    await ws.wait_closed()
+
+
 KINDS = {
     "websocket": websocket_full,
     "server-disconnect": server_disconnect,
@@ -233,6 +248,7 @@ KINDS = {
     "connect-timeout": connect_timeout,
     "poll-dropped": poll_dropped,
     "recovery": recovery,
+    "recovery-expired": recovery_expired,
 }
 
 

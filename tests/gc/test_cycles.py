@@ -32,7 +32,10 @@ from roomcast.apps.chat import create_app
 from roomcast.asgi import ASGIApp
 from roomcast.auth.jwt import jwt_auth
 from roomcast.errors import AckTimeoutError, SocketDisconnected
+from roomcast.rooms.adapter import Adapter
+from roomcast.rooms.memory import MemoryAdapter
 from roomcast.runtime import loop_factory
+from roomcast.socketio.recovery import RecoveryOptions
 from roomcast.socketio.server import Server
 from roomcast.socketio.socket import Socket
 from tests.chat.tokens import SECRET, user_token
@@ -56,6 +59,7 @@ KINDS = [
     "connect-timeout",
     "poll-dropped",
     "recovery",
+    "recovery-expired",
 ]
 LOOPS = [
     "asyncio",
@@ -74,6 +78,9 @@ def make_server(kind: str) -> Server:
     """The server the clients of ``kind`` (tests/gc/clients.py) expect."""
     if kind in ("chat", "recovery"):
         return create_app(jwt_secret=SECRET)
+    if kind == "recovery-expired":
+        recovery = RecoveryOptions(max_disconnection_duration=0.05)
+        return create_app(jwt_secret=SECRET, connection_state_recovery=recovery)
     options: dict[str, Any] = {}
     if kind == "ping-timeout":
         options.update(ping_interval=0.05, ping_timeout=0.05)
@@ -105,11 +112,16 @@ def make_server(kind: str) -> Server:
 
     async def ask(socket: Socket, value: int) -> list[Any]:
         answer = await socket.emit_with_ack("question", value, timeout=WAIT)
+        timeouts = 0
         try:
             await socket.emit_with_ack("slow", timeout=0.05)
         except AckTimeoutError:
-            return [answer, "timed out"]
-        return [answer, "answered"]
+            timeouts += 1
+        try:
+            await io.to(socket.id).timeout(0.05).emit_with_ack("slow")  # a broadcast's
+        except AckTimeoutError:
+            timeouts += 1
+        return [answer, timeouts]
 
     async def wait(socket: Socket) -> None:
         with contextlib.suppress(SocketDisconnected):
@@ -138,6 +150,11 @@ def idle(io: Server) -> list[Callable[[], bool]]:
     if listener is not None:  # served by roomcast's own front (not by an ASGI server)
         checks.append(lambda: not listener._connections)
     return checks
+
+
+def _kept(adapter: Adapter) -> int:
+    """Sessions kept for connection state recovery by a memory adapter."""
+    return len(adapter.recovery.sessions) if isinstance(adapter, MemoryAdapter) else 0
 
 
 STDLIB_CYCLE_TYPES = {
@@ -220,6 +237,8 @@ async def measure(kind: str, n: int, asgi: bool = False) -> tuple[Garbage, Serve
         port = io.listener.port
     url = f"http://127.0.0.1:{port}"
     checks = idle(io)
+    if kind == "recovery-expired":  # the sessions kept for recovery are forgotten
+        checks.append(lambda: not any(_kept(nsp.adapter) for nsp in io.namespaces.values()))
     server_tasks = asyncio.all_tasks()  # the uvicorn server's own (its lifespan...)
 
     async def run(count: int) -> None:
