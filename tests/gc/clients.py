@@ -233,6 +233,26 @@ async def recovery_expired(url: str, token: str) -> None:
     await ws.wait_closed()
 
 
+async def compressed(url: str, token: str) -> None:
+    """A raw WebSocket with permessage-deflate: text and binary events with acks, then the
+    Socket.IO and Engine.IO close."""
+    parts = urlsplit(url)
+    async with connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket") as ws:
+        assert ws.protocol.extensions, "permessage-deflate not negotiated"
+        await asyncio.wait_for(ws.recv(), WAIT)
+        await ws.send("40")
+        await asyncio.wait_for(ws.recv(), WAIT)
+        text = "x" * 5000
+        await ws.send("421" + json.dumps(["echo", text]))
+        assert await asyncio.wait_for(ws.recv(), WAIT) == "431" + json.dumps([text])
+        await ws.send('451-2["echo",{"_placeholder":true,"num":0}]')
+        await ws.send(b"\x00\x01" * 3000)
+        assert await asyncio.wait_for(ws.recv(), WAIT) == '461-2[{"_placeholder":true,"num":0}]'
+        assert await asyncio.wait_for(ws.recv(), WAIT) == b"\x00\x01" * 3000
+        await ws.send("41")
+        await ws.send("1")
+
+
 KINDS = {
     "websocket": websocket_full,
     "server-disconnect": server_disconnect,
@@ -249,6 +269,7 @@ KINDS = {
     "poll-dropped": poll_dropped,
     "recovery": recovery,
     "recovery-expired": recovery_expired,
+    "compressed": compressed,
 }
 
 

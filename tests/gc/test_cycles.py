@@ -60,6 +60,7 @@ KINDS = [
     "poll-dropped",
     "recovery",
     "recovery-expired",
+    "compressed",
 ]
 LOOPS = [
     "asyncio",
@@ -86,6 +87,8 @@ def make_server(kind: str) -> Server:
         options.update(ping_interval=0.05, ping_timeout=0.05)
     if kind == "connect-timeout":
         options.update(connect_timeout=0.05)
+    if kind == "compressed":
+        options.update(websocket_compression=True)
     io = Server(**options)
     if kind == "refused":
         io.use(jwt_auth(SECRET, ["HS256"]))
