@@ -252,6 +252,19 @@ async def compressed(url: str, token: str) -> None:
         await ws.send("1")
 
 
+async def protocol_error(url: str, token: str) -> None:
+    """A raw WebSocket that joins ``/`` then sends a frame with a reserved opcode: the server
+    fails the connection (close code 1002)."""
+    parts = urlsplit(url)
+    ws = await connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("40")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    ws.transport.write(b"\x83\x80" + b"\x00\x00\x00\x00")  # opcode 3: reserved, masked
+    await asyncio.wait_for(ws.wait_closed(), WAIT)
+    assert ws.close_code == 1002, ws.close_code
+
+
 KINDS = {
     "websocket": websocket_full,
     "server-disconnect": server_disconnect,
@@ -269,6 +282,7 @@ KINDS = {
     "recovery": recovery,
     "recovery-expired": recovery_expired,
     "compressed": compressed,
+    "protocol-error": protocol_error,
 }
 
 

@@ -61,6 +61,7 @@ KINDS = [
     "recovery",
     "recovery-expired",
     "compressed",
+    "protocol-error",
 ]
 LOOPS = [
     "asyncio",
@@ -193,7 +194,7 @@ def stdlib_transport_cycles(garbage: Garbage) -> set[int]:
 
 
 CLOSES = {"ping-timeout": "ping timeout", "connect-timeout": "forced close"}
-CLOSES |= {"poll-dropped": "transport error", "bad-sid": None}
+CLOSES |= {"poll-dropped": "transport error", "protocol-error": "transport error", "bad-sid": None}
 """How the server saw each kind of connection end (default ``transport close``; ``None``: no
 session, a refused request)."""
 SESSIONS = {"recovery": 2}
