@@ -245,6 +245,7 @@ async def serve_websocket(engine: Engine, scope: Scope, receive: Receive, send: 
                 task.cancel()
         ws.report(TRANSPORT_CLOSE, None)
         engine.websocket_lost(ws)
+        ws.session = None  # which refers to ws: no cycle left to the garbage collector
 
 
 async def _refuse(scope: Scope, send: Send, response: Response) -> None:

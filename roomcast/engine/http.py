@@ -301,7 +301,9 @@ class HttpProtocol(asyncio.Protocol):
         self._keep_alive_timeout = keep_alive_timeout
         self._secure = secure
         self._loop = asyncio.get_running_loop()
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        """The request parser; it holds bound methods of this protocol (a reference cycle), so it
+        is dropped when the connection ends or is handed over."""
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
         self._pending: deque[tuple[_Pending | Response, bool, bool]] = deque()
@@ -386,6 +388,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> None:
         """Parse ``data`` slice by slice, keeping the rest when the connection gets blocked."""
+        parser = self._parser
+        if parser is None:
+            return
         view = memoryview(data)
         offset, size = 0, len(data)
         self._feeding = True
@@ -397,7 +402,7 @@ class HttpProtocol(asyncio.Protocol):
                     return
                 chunk = view[offset : offset + _FEED_SLICE]
                 try:
-                    self._parser.feed_data(chunk)
+                    parser.feed_data(chunk)
                 except httptools.HttpParserUpgrade as exc:
                     self._start_upgrade(data[offset + exc.args[0] :])
                     return
@@ -418,6 +423,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._cancel_timers()
+        self._parser = None  # its callbacks are bound to self: freed now, not by the collector
         pending, self._pending = self._pending, deque()
         for item, _, _ in pending:
             if isinstance(item, asyncio.Future):
@@ -445,7 +451,9 @@ class HttpProtocol(asyncio.Protocol):
         join_headers(headers, self._raw_headers)
         path = self._path()
         self._body_limit = self._router.body_limit(path)
-        if self._parser.get_method() not in (b"GET", b"HEAD"):
+        parser = self._parser
+        assert parser is not None  # it is the one calling
+        if parser.get_method() not in (b"GET", b"HEAD"):
             body_timeout = self._router.body_timeout(path)
             if body_timeout is not None:
                 if self._request_timer is not None:
@@ -470,10 +478,12 @@ class HttpProtocol(asyncio.Protocol):
             self._request_timer.cancel()
             self._request_timer = None
         request = self._make_request()
-        if self._parser.should_upgrade():
+        parser = self._parser
+        assert parser is not None  # it is the one calling
+        if parser.should_upgrade():
             self._upgrade = request
             return
-        self._dispatch(request, keep_alive=self._parser.should_keep_alive())
+        self._dispatch(request, keep_alive=parser.should_keep_alive())
 
     # requests and responses
 
@@ -492,8 +502,10 @@ class HttpProtocol(asyncio.Protocol):
             proto = headers.get("x-forwarded-proto")
             if proto:
                 secure = proto.split(",")[0].strip().lower() in ("https", "wss")
+        parser = self._parser
+        assert parser is not None  # only while a request is being parsed
         return make_request(
-            self._parser.get_method().decode("ascii", "replace"),
+            parser.get_method().decode("ascii", "replace"),
             url,
             headers,
             b"".join(self._body),
@@ -656,6 +668,7 @@ class HttpProtocol(asyncio.Protocol):
         assert request is not None and self.transport is not None
         self._closing = True
         self._cancel_timers()
+        self._parser = None  # the request is parsed (see connection_lost)
         lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), self._url)]
         lines += [name + b": " + value for name, value in self._raw_headers]
         raw = b"\r\n".join(lines) + b"\r\n\r\n" + self._tail

@@ -185,9 +185,12 @@ class PollingTransport:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Forget the pending GET (the session answered it first when it had to)."""
+        """Forget the pending GET (the session answered it first when it had to) and the
+        session: it is over, or carried by a WebSocket now (no request reaches this transport
+        any more), and it refers to this transport (a reference cycle otherwise)."""
         future, self._get = self._get, None
         self._get_request = None
+        self.session = None
         if future is not None and not future.done():
             self._get = None
             future.set_result(Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"6"))

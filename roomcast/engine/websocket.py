@@ -425,11 +425,20 @@ class WebSocketTransport(asyncio.Protocol):
         self._close_timer = self._ping_timer = None
         self._out = None
         self._release()
-        if self.protocol.state is not CLOSED:
-            self.protocol.receive_eof()
+        protocol = self.protocol
+        if protocol.state is not CLOSED:
+            protocol.receive_eof()
         self._report()
-        if self.on_lost is not None:
-            self.on_lost(self)
+        exc = protocol.parser_exc
+        if exc is not None:
+            # Its traceback holds websockets' parser frame, which holds the protocol: a cycle.
+            exc.__traceback__ = None
+        on_lost, self.on_lost = self.on_lost, None
+        if on_lost is not None:
+            on_lost(self)
+        # The session refers to this transport: let reference counting free both once they
+        # are dropped (a session's transport stays readable, e.g. its name, after the end).
+        self.session = None
 
     def _process(self) -> None:
         for event in self.protocol.events_received():

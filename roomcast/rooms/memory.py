@@ -141,6 +141,7 @@ class RecoveryBuffer:
         self.sessions[session.pid] = kept
 
     def _forget(self, pid: str, kept: _Kept) -> None:
+        kept.timer = None  # the timer, run, still holds kept (a cycle) until dropped
         if self.sessions.get(pid) is kept:
             del self.sessions[pid]
 

@@ -198,6 +198,7 @@ class BroadcastAckCollector:
             self._timer = asyncio.get_running_loop().call_later(seconds, self._on_timeout)
 
     def _on_timeout(self) -> None:
+        self._timer = None  # the timer, run, still holds self (a cycle) until dropped
         if self.on_timeout is not None:
             self.on_timeout()
         if not self._future.done():

@@ -110,7 +110,13 @@ class BroadcastOperator:
             if servers > 1 and self.flags.timeout is None:
                 collector.limit_wait(self.adapter.requests_timeout)
             collector.server_count(servers)
-        return await future
+        del collector  # it holds the future: see below
+        try:
+            return await future
+        finally:
+            # A failed future keeps its exception, whose traceback holds this frame: without
+            # the future in the frame, no reference cycle is left to the garbage collector.
+            del future
 
     def _forget(self, ack_id: int) -> None:
         nsp: Any = self.adapter.nsp

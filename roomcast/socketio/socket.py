@@ -521,7 +521,14 @@ class SocketEmitter:
             self.flags.volatile,
             self.flags.compress is not False,
         )
-        return await waiter.future
+        future = waiter.future
+        del waiter
+        try:
+            return await future
+        finally:
+            # A failed future keeps its exception, whose traceback holds this frame: without
+            # the future in the frame, no reference cycle is left to the garbage collector.
+            del future
 
 
 def _replace(flags: BroadcastFlags, **changes: Any) -> BroadcastFlags:

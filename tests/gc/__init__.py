@@ -1,0 +1,1 @@
+"""A connection's life on the server leaves no cyclic garbage."""
