@@ -14,6 +14,12 @@ needs to finish it (:attr:`ClientFrames.pending`): they go to websockets first, 
 always at a frame boundary when this module parses. The caller decides whether simple frames
 may be parsed here at all (an open connection, no extension, no fragmented message going on);
 see :class:`~roomcast.engine.websocket.WebSocketTransport`. No I/O here.
+
+Frames after a simple one are parsed only once it is delivered, where websockets alone parsed a
+whole read first. So after a message that fails the connection (invalid UTF-8: 1007), the
+frames later in the same read are no longer answered (a pong, a close echo: RFC 6455 7.1.7), and
+a message whose handling closes the session now has its close frame sent before the pong of a
+ping later in the same read.
 """
 
 from __future__ import annotations
