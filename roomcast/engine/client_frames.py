@@ -16,7 +16,8 @@ may be parsed here at all (an open connection, no extension, no fragmented messa
 see :class:`~roomcast.engine.websocket.WebSocketTransport`. No I/O here.
 
 Frames after a simple one are parsed only once it is delivered, where websockets alone parsed a
-whole read first. So after a message that fails the connection (invalid UTF-8: 1007), the
+whole read first. So a pong now leaves in frame order among the answers to the messages of the
+same read (it went after all of them), and after a message that fails the connection (1007), the
 frames later in the same read are no longer answered (a pong, a close echo: RFC 6455 7.1.7), and
 a message whose handling closes the session now has its close frame sent before the pong of a
 ping later in the same read.

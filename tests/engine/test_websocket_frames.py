@@ -118,3 +118,14 @@ async def test_messages_then_bad_frame_in_one_write(server: EchoServer) -> None:
     assert await read_frame(reader) == (Opcode.CLOSE, struct.pack("!H", 1002))
     assert await server.close_reason(sid) == "transport error"
     writer.close()
+
+
+async def test_nothing_answered_after_invalid_utf8(server: EchoServer) -> None:
+    # The connection is failed at the invalid message (1007): the ping after it in the same
+    # write is not answered (websockets alone had answered it first, having parsed the read).
+    reader, writer, sid = await upgrade(server)
+    writer.write(client_frame(Opcode.TEXT, b"4\xff") + client_frame(Opcode.PING, b"p"))
+    assert await read_frame(reader) == (Opcode.CLOSE, struct.pack("!H", 1007))
+    assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    assert await server.close_reason(sid) == "transport error"
+    writer.close()
