@@ -1,7 +1,11 @@
 """The WebSocket transport: websockets' Sans-I/O ``ServerProtocol`` under an ``asyncio.Protocol``.
 
-Every WebSocket byte (handshake, framing, close) is produced and parsed by ``websockets``; this
-module only moves bytes between it and the asyncio transport, reassembles fragmented messages
+Every WebSocket byte (handshake, framing, close) is produced and parsed by ``websockets``, with
+one measured exception: the client's complete, unfragmented, uncompressed text and binary frames
+are split and unmasked by :mod:`roomcast.engine.client_frames` (websockets' generator-based
+parser was a third of the server's busy time on acknowledged events); any other frame goes to
+websockets, in order, and once it has failed or closed the connection, everything does. This
+module moves bytes between websockets and the asyncio transport, reassembles fragmented messages
 and hands complete messages to the session. No task per connection: timers are
 ``loop.call_later``, and writes are coalesced by a :class:`WriteBatch` (under load, one socket
 write per connection per event-loop iteration, whatever the number of messages sent to it).
@@ -24,6 +28,7 @@ from websockets.protocol import CLOSED, OPEN, State
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key as websocket_accept_key
 
+from .client_frames import ClientFrames
 from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
 
@@ -130,6 +135,7 @@ class WebSocketTransport(asyncio.Protocol):
         "_close_timeout",
         "_close_timer",
         "_fragments",
+        "_frames",
         "_high_water",
         "_limit",
         "_opcode",
@@ -154,6 +160,7 @@ class WebSocketTransport(asyncio.Protocol):
         close_timeout: float = 5.0,
         ping_interval: float | None = None,
         batch: WriteBatch | None = None,
+        fast_frames: bool = True,
     ) -> None:
         self.transport = transport
         self.protocol = protocol
@@ -177,6 +184,12 @@ class WebSocketTransport(asyncio.Protocol):
         What this connection counts in the batch's budget."""
         self._budget = self._batch.budget
         self._limit = self._high_water = 0  # set by sink_for
+        self._frames: ClientFrames | None = None
+        """Splits the client's frames while simple ones may be parsed here (``fast_frames``, no
+        extension, open and not failed); ``None``: every byte goes to websockets."""
+        max_size = protocol.max_message_size
+        if fast_frames and not protocol.extensions and max_size is not None:
+            self._frames = ClientFrames(max_size)
         if ping_interval:
             self._ping_timer = self.loop.call_later(ping_interval, self._send_ping)
 
@@ -410,10 +423,62 @@ class WebSocketTransport(asyncio.Protocol):
         self._process()
 
     def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
-        self._process()
+        frames = self._frames
+        if frames is None:
+            self.protocol.receive_data(data)
+            self._process()
+            return
+        protocol = self.protocol
+        deliver = self._deliver
+        while protocol.state is OPEN and protocol.parser_exc is None:
+            simple, other = frames.split(data, protocol.current_size is None)
+            for opcode, payload in simple:
+                deliver(opcode, payload)
+            if other is None:
+                return
+            data = b""
+            protocol.receive_data(other)  # a frame websockets parses, answers or fails
+            self._process()
+        # Failed or closing: websockets has the rest, as it has everything from now on.
+        self._frames = None
+        rest = frames.drain() + data
+        if rest:
+            protocol.receive_data(rest)
+            self._process()
+
+    def _take_over(self, rest: bytes) -> None:
+        """Frames that came with the handshake request: every one parsed by websockets (the
+        session is not there yet: :meth:`start` replays them), a frame not all there kept by the
+        splitter, so websockets' parser is at a frame boundary when the splitter goes on."""
+        protocol = self.protocol
+        frames = self._frames
+        if frames is None:
+            protocol.receive_data(rest)
+        else:
+            data: bytes = rest
+            while protocol.state is OPEN and protocol.parser_exc is None:
+                _, other = frames.split(data, False)
+                data = b""
+                if other is None:
+                    break
+                protocol.receive_data(other)
+            else:
+                self._frames = None
+                protocol.receive_data(frames.drain() + data)
+        self._backlog = [e for e in protocol.events_received() if isinstance(e, Frame)] or None
+        self._write()  # a pong or a close answered by websockets
+
+    def _give_up_frames(self) -> None:
+        """Hand what the splitter holds to websockets (the end of the stream is next)."""
+        frames = self._frames
+        if frames is not None:
+            self._frames = None
+            rest = frames.drain()
+            if rest and self.protocol.state is not CLOSED:
+                self.protocol.receive_data(rest)
 
     def eof_received(self) -> bool | None:
+        self._give_up_frames()
         self.protocol.receive_eof()
         self._process()
         return None
@@ -427,6 +492,7 @@ class WebSocketTransport(asyncio.Protocol):
         self._release()
         protocol = self.protocol
         if protocol.state is not CLOSED:
+            self._give_up_frames()
             protocol.receive_eof()
         self._report()
         exc = protocol.parser_exc
@@ -543,6 +609,7 @@ def open_websocket(
     ping_interval: float | None = None,
     batch: WriteBatch | None = None,
     headers: Mapping[str, str] | None = None,
+    fast_frames: bool = True,
 ) -> WebSocketTransport | None:
     """Open a WebSocket: run its opening handshake on ``transport`` with the replayed request bytes.
 
@@ -557,6 +624,9 @@ def open_websocket(
     second time and websockets' response building were a fifth of a handshake's CPU. Any
     other request (invalid, or with extensions to agree on) takes websockets' own handshake,
     which answers it.
+
+    ``fast_frames=False``: every frame is parsed by websockets (see :mod:`.client_frames`; tests
+    compare the two).
     """
     end = raw_request.find(b"\r\n\r\n") + 4
     accept = _plain_accept(headers, compression) if headers is not None and end >= 4 else None
@@ -575,6 +645,7 @@ def open_websocket(
             close_timeout=close_timeout,
             ping_interval=ping_interval,
             batch=batch,
+            fast_frames=fast_frames,
         )
         transport.set_protocol(ws)
         # Held for the batch's flush even when writing through: the open packet, sent as the
@@ -583,9 +654,7 @@ def open_websocket(
         ws._batch.add(ws)
         rest = raw_request[end:]
         if rest:
-            protocol.receive_data(rest)
-            ws._backlog = [e for e in protocol.events_received() if isinstance(e, Frame)] or None
-            ws._write()  # a pong or a close answered by websockets
+            ws._take_over(rest)
         return ws
     protocol = _ServerProtocol(
         extensions=[ServerPerMessageDeflateFactory()] if compression else None,
@@ -615,13 +684,14 @@ def open_websocket(
         # websockets itself swaps in ``discard()``, and feed it what followed the request.
         protocol.parser = protocol.parse()
         next(protocol.parser)
-        protocol.receive_data(rest)
-        events += protocol.events_received()
     ws = WebSocketTransport(
-        transport, protocol, close_timeout=close_timeout, ping_interval=ping_interval, batch=batch
+        transport,
+        protocol,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        batch=batch,
+        fast_frames=fast_frames,
     )
-    backlog = [event for event in events[1:] if isinstance(event, Frame)]
-    ws._backlog = backlog or None
     transport.set_protocol(ws)
     ws._write()
     if response.status_code != 101:
@@ -629,4 +699,6 @@ def open_websocket(
         ws._flush()
         transport.close()
         return None
+    if rest:
+        ws._take_over(rest)
     return ws

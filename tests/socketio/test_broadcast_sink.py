@@ -106,19 +106,28 @@ async def test_a_broadcast_past_the_write_buffer_limit_cuts_the_slow_consumer_of
 
 
 async def test_no_broadcast_goes_out_after_the_clients_close_frame(io: Server) -> None:
-    """The client's last event and its close frame come in one read: the event's handler runs
-    when websockets has already seen the close (and queued its answer), so the broadcast it
-    makes reaches every socket but that one."""
+    """The client's last event and its close frame come in one read. As with Node's ``ws``,
+    frames are handled in order: a broadcast the event's handler makes at once still reaches
+    the client, before the answer to its close; one made once the close frame has been read
+    reaches every socket but that one."""
     other = await connected(io)
-    io.on("go", lambda socket, *args: io.emit("news", 1))
+    loop = asyncio.get_running_loop()
+
+    def go(socket: object, *args: object) -> None:
+        io.emit("news", 1)
+        loop.call_soon(io.emit, "news", 2)  # runs after the rest of the read: the close frame
+
+    io.on("go", go)
     client = await connected(io)
     assert socket_of(io, client).sink is not None
     client.writer.write(client_frame('42["go"]') + CLOSE_FRAME)
-    assert await other.texts(1) == ['42["news",1]']
+    assert await other.texts(2) == ['42["news",1]', '42["news",2]']
     received = b""
     while chunk := await asyncio.wait_for(client.reader.read(65536), WAIT):
         received += chunk
-    assert received == bytes((0x88, 0x02)) + (1000).to_bytes(2, "big")  # the close answer only
+    first = b'42["news",1]'
+    close_answer = bytes((0x88, 0x02)) + (1000).to_bytes(2, "big")
+    assert received == bytes((0x81, len(first))) + first + close_answer
     client.writer.close()
     other.writer.close()
 
