@@ -8,9 +8,10 @@ policy: once the server listens, everything allocated so far (modules, the app, 
 handlers) is moved out of the collector's sight with :func:`gc.freeze`, so that no collection
 walks it again. Raising the youngest generation's threshold (``threshold``: every N
 allocations instead of 700) is offered, not done by default: it cut a WebSocket handshake's CPU
-by 14 %, but in a soak with connections coming and going the server's RSS then grew from one
-round to the next (68 to 98 MiB over six rounds of 20 s, where it stays at 68 MiB with Python's
-threshold): see bench/results/levers.md.
+by 14 %, but in a soak with connections coming and going the server's RSS then grows from one
+round to the next (62 to 67 MiB over six rounds of 20 s since a closed connection leaves no
+reference cycle, 68 to 98 MiB before; flat with Python's threshold): see
+bench/results/levers.md.
 """
 
 from __future__ import annotations
