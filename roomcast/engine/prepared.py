@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from websockets.frames import Frame, Opcode
-
 from ..protocol.engineio import Packet, PacketType, encode_packet, encode_payload
+from .server_frames import binary_frame, text_frame
 
 __all__ = ["PreparedMessage"]
 
@@ -42,10 +41,9 @@ class PreparedMessage:
             for message in self.messages:
                 encoded = encode_packet(Packet(_MESSAGE, message))
                 if isinstance(encoded, str):
-                    frame = Frame(Opcode.TEXT, encoded.encode())
+                    parts.append(text_frame(encoded.encode()))
                 else:
-                    frame = Frame(Opcode.BINARY, encoded)
-                parts.append(frame.serialize(mask=False, extensions=[]))
+                    parts.append(binary_frame(encoded))
             frames = self._frames = b"".join(parts)
         return frames
 

@@ -31,6 +31,7 @@ from websockets.utils import accept_key as websocket_accept_key
 from .client_frames import ClientFrames
 from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE, TRANSPORT_ERROR
+from .server_frames import binary_frame, text_frame
 
 if TYPE_CHECKING:
     from .budget import WriteBudget
@@ -215,7 +216,7 @@ class WebSocketTransport(asyncio.Protocol):
                 protocol.send_text(text.encode())
                 self._write()
             else:  # the frame websockets would queue, without its per-frame bookkeeping
-                self._send(Frame(_TEXT, text.encode()).serialize(mask=False, extensions=()))
+                self._send(text_frame(text.encode()))
         return self.write_buffer_size
 
     def send_binary(self, data: bytes, compress: bool = True) -> int:
@@ -227,7 +228,7 @@ class WebSocketTransport(asyncio.Protocol):
                 protocol.send_binary(data)
                 self._write()
             else:
-                self._send(Frame(_BINARY, data).serialize(mask=False, extensions=()))
+                self._send(binary_frame(data))
         return self.write_buffer_size
 
     def sink_for(self, session: Session) -> Callable[[bytes, bool], bool] | None:
