@@ -268,7 +268,12 @@ class WebSocketTransport(asyncio.Protocol):
         elif volatile and self._buffered > self._high_water:
             return False
         elif out is None and self._batch.add(self):
-            self._write_through(frames)  # no burst going on: out now
+            self._out = frames  # _write_through, inline: the common case of a quiet spell
+            try:
+                self._flush()
+            except Exception:
+                logger.exception("websocket write failed")
+            self._out = b""
         else:
             self._out = frames
         out = self._out
