@@ -44,7 +44,6 @@ from .adapter import (
     PersistedSession,
     RequestTimeout,
     RestoredSession,
-    deliver_local,
 )
 from .cluster_adapter import ClusterAdapter
 from .memory import MemoryAdapter
@@ -433,7 +432,15 @@ class RedisStreamsAdapter(ClusterAdapter):
         """The local delivery of a broadcast: one encode, then each recipient's queue (not
         MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
         prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
-        deliver_local(self.nsp.sockets, recipients, packet, prepared, opts.flags.volatile)
+        # Not deliver_local's sink: with it, tests/redis/test_streams_e2e.py's "events sent while
+        # the client comes back" lost one event in about 1 run of 12 (not seen in 24 without);
+        # the cause in the restore's bookkeeping is not found yet (see issue #18's note).
+        volatile = opts.flags.volatile
+        sockets = self.nsp.sockets
+        for sid in recipients:
+            socket = sockets.get(sid)
+            if socket is not None:
+                socket.deliver(packet, prepared, volatile)
 
     def _deliver_own(
         self,
