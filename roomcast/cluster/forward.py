@@ -48,7 +48,10 @@ from dataclasses import dataclass
 from ssl import SSLContext
 from typing import Any, cast
 
-from ..engine.handoff import hand_over
+import websockets.asyncio.client
+from websockets.asyncio.client import ClientConnection
+
+from ..engine.handoff import STAYS, SessionStays, hand_over
 from ..engine.http import HttpProtocol, Request, Response, Router
 from ..engine.listener import Listener
 from ..engine.polling import PollingTransport
@@ -82,6 +85,17 @@ worker never says its answer is out)."""
 _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "date"}
 )
+_OWN_WEBSOCKET_HEADERS = _HOP_HEADERS | {
+    "host",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    FORWARDED_HEADER,
+    RELEASE_HEADER,
+    HANDOFF_HEADER,
+}
+"""Headers of a client's upgrade that the pipe's own WebSocket handshake sets itself."""
 _MAX_OWNERS = 100_000
 CONNECT_TIMEOUT = 3.0
 """Seconds to connect to another server (or worker) at most."""
@@ -654,6 +668,8 @@ class _Owner:
 
     async def take(self) -> dict[str, Any] | None:
         answer = await self.ask("take")
+        if answer is not None and answer.status == 409 and answer.body == STAYS:
+            raise SessionStays
         if answer is None or answer.status != 200:
             return None
         try:
@@ -661,6 +677,27 @@ class _Owner:
         except ValueError:
             return None
         return state if isinstance(state, dict) else None
+
+    async def connect(self, request: Request) -> ClientConnection | None:
+        peer = self._peer
+        if isinstance(peer, str):  # a worker of this host: its upgrades are piped byte by byte
+            return None
+        host, port = peer
+        headers = [(k, v) for k, v in request.headers.items() if k not in _OWN_WEBSOCKET_HEADERS]
+        headers.append((FORWARDED_HEADER, "1"))
+        try:
+            return await websockets.asyncio.client.connect(
+                f"ws://{host}:{port}{self._url}",
+                additional_headers=headers,
+                user_agent_header=None,
+                compression=None,
+                open_timeout=self._listener.connect_timeout,
+                ping_interval=None,  # the owner's Engine.IO pings pass through
+                max_size=None,  # the owner's messages to its client: its own limits apply
+            )
+        except (TimeoutError, OSError, websockets.InvalidHandshake) as exc:
+            logger.warning("cannot pipe to %s: %s", _name(self._peer), exc or "timeout")
+            return None
 
     async def _cancel(self) -> None:
         await self.ask("cancel")

@@ -18,6 +18,14 @@ moves to D, in step with the Engine.IO upgrade:
 ``cancel`` ends a ``probe`` that will not be taken (the WebSocket went away). A polling request
 that still reaches A after ``take`` is answered as for a session that upgraded (400 Bad request).
 
+A session whose state cannot be sent (``socket.data`` that is not JSON) stays with A. Known at
+``prepare``, D pipes the WebSocket's bytes to A before answering 101. Found only at ``take``
+(the application changed the data after ``prepare``: typically a connect handler that ran while
+the client probed), the client is already upgraded to D's WebSocket, so A ends the remote probe
+(the session is back on polling, with nobody polling, its packets queued) and D opens a
+WebSocket of its own to A for the session, upgrades it (``2probe``, ``5``: A's queue goes out on
+it) and relays messages both ways until either end closes. The client sees nothing of this.
+
 How the requests travel is the cluster's business (:mod:`roomcast.cluster.forward`): this
 module only gives the two ends, :func:`hand_over` (A) and :class:`ArrivingSession` (D).
 """
@@ -31,19 +39,25 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from websockets.exceptions import ConnectionClosed
+
 from .http import Request, make_request
 from .prepared import PreparedMessage
 from .reasons import TRANSPORT_CLOSE
 from .session import Session, Transport
 
 if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
     from .engine import Engine
 
 __all__ = [
     "MOVED",
+    "STAYS",
     "ArrivingSession",
     "Owner",
     "SessionHandoff",
+    "SessionStays",
     "hand_over",
 ]
 
@@ -52,6 +66,8 @@ logger = logging.getLogger("roomcast.engine")
 MOVED = "moved"
 """The close reason counted (``engine.closes``) for a session that moved to another server;
 no application handler sees it."""
+STAYS = b"stays"
+"""The body of the owner's 409 answer to ``take`` when it keeps the session."""
 MAX_MOVED = 100_000
 """Sids of moved sessions remembered (to answer late polling requests as Node would)."""
 
@@ -72,6 +88,10 @@ class SessionHandoff(Protocol):
         """Rebuild the state :meth:`export` gave, above ``session`` (now local)."""
 
 
+class SessionStays(Exception):
+    """The owner keeps the session: its state cannot be sent (see the module docstring)."""
+
+
 class Owner(Protocol):
     """The owning server, as the arriving server reaches it (see the module docstring)."""
 
@@ -79,7 +99,12 @@ class Owner(Protocol):
         """Step 2: whether the owner released its polling for the upgrade."""
 
     def take(self) -> Awaitable[dict[str, Any] | None]:
-        """Step 3: the session's state, or ``None`` (the owner refused or is gone)."""
+        """Step 3: the session's state, or ``None`` (the owner refused or is gone); raises
+        :exc:`SessionStays` when the owner keeps the session."""
+
+    def connect(self, request: Request) -> Awaitable[ClientConnection | None]:
+        """A WebSocket to the owner for the session of ``request`` (the client's upgrade, whose
+        headers it carries), not yet upgraded; ``None`` if the owner cannot be reached."""
 
     def cancel(self) -> None:
         """The upgrade will not be taken (fire and forget)."""
@@ -137,11 +162,23 @@ class _RemoteProbe:
 _unserializable_logged = False
 
 
+def _log_unserializable(sid: str, why: object) -> None:
+    global _unserializable_logged
+    if _unserializable_logged:
+        return
+    _unserializable_logged = True
+    logger.warning(
+        "session %s cannot move to another server (%s): its WebSocket is piped to this "
+        "server instead (logged once)",
+        sid,
+        why,
+    )
+
+
 def hand_over(engine: Engine, sid: str, stage: str) -> tuple[int, bytes]:
     """The owner's answer to one step of a handoff of session ``sid``: ``(status, body)``;
     200 when done (``take``: the state as JSON), 404 for an unknown session, 409 when the
     session cannot move (the other server then pipes the WebSocket, or fails the upgrade)."""
-    global _unserializable_logged
     session = engine.sessions.get(sid)
     above = engine.handoff
     if session is None or session.closed:
@@ -153,13 +190,7 @@ def hand_over(engine: Engine, sid: str, stage: str) -> tuple[int, bytes]:
         if session.transport_name != "polling" or session.upgrading:
             return 409, b""
         if not above.exportable(session):
-            if not _unserializable_logged:
-                _unserializable_logged = True
-                logger.warning(
-                    "session %s cannot move to another server (socket.data is not JSON): "
-                    "its WebSocket is piped to this server instead (logged once)",
-                    sid,
-                )
+            _log_unserializable(sid, "socket.data is not JSON")
             return 409, b""
         return 200, b""
     if stage == "probe":
@@ -180,10 +211,10 @@ def hand_over(engine: Engine, sid: str, stage: str) -> tuple[int, bytes]:
     try:
         app = above.export(session)
         state = json.dumps({"app": app}, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        logger.warning("session %s cannot move: %s", sid, exc)
+    except (TypeError, ValueError) as exc:  # changed since "prepare": it stays, D pipes
+        _log_unserializable(sid, f"socket.data is not JSON: {exc}")
         session.transport_closed(probe, TRANSPORT_CLOSE, None)
-        return 409, b""
+        return 409, STAYS
     session.receive(probe, "5")  # the upgrade completes: the unpolled queue goes to the probe
     above.release(session)
     session.on_close = None
@@ -208,14 +239,14 @@ def hand_over(engine: Engine, sid: str, stage: str) -> tuple[int, bytes]:
 
 # the arriving side
 
-_WAIT_PROBE, _PROBING, _PROBED, _TAKING, _DONE, _FAILED = range(6)
+_WAIT_PROBE, _PROBING, _PROBED, _TAKING, _PIPING, _PIPED, _DONE, _FAILED = range(8)
 
 
 class ArrivingSession(Session):
     """The session on the server its WebSocket reached, while it moves there; a plain
     :class:`Session` once moved (see the module docstring)."""
 
-    __slots__ = ("_early", "_engine", "_lost", "_owner", "_stage", "_timer")
+    __slots__ = ("_early", "_engine", "_lost", "_outbox", "_owner", "_stage", "_timer")
 
     def __init__(self, engine: Engine, request: Request, ws: Transport, owner: Owner) -> None:
         sid = request.query.get("sid", "")
@@ -225,6 +256,7 @@ class ArrivingSession(Session):
         self._stage = _WAIT_PROBE
         self._early: list[str | bytes] = []
         self._lost: tuple[str, str | None] | None = None
+        self._outbox: asyncio.Queue[str | bytes | None] | None = None
         self._timer: asyncio.TimerHandle | None = self.loop.call_later(
             engine.options.upgrade_timeout, self._fail, "upgrade timed out"
         )
@@ -233,7 +265,10 @@ class ArrivingSession(Session):
         stage = self._stage
         if stage == _DONE:
             super().receive(transport, data)
-        elif stage == _TAKING:
+        elif stage == _PIPED:
+            assert self._outbox is not None
+            self._outbox.put_nowait(data)
+        elif stage in (_TAKING, _PIPING):
             self._early.append(data)  # the client's packets after "5": handled once moved
         elif stage == _WAIT_PROBE and data == "2probe":
             self._stage = _PROBING
@@ -251,8 +286,11 @@ class ArrivingSession(Session):
         stage = self._stage
         if stage == _DONE:
             super().transport_closed(transport, reason, description)
-        elif stage == _TAKING:
-            self._lost = (reason, description)  # the session moves, then closes
+        elif stage == _PIPED:
+            assert self._outbox is not None
+            self._outbox.put_nowait(None)  # what the client sent goes first, then the close
+        elif stage in (_TAKING, _PIPING):
+            self._lost = (reason, description)  # the session moves (or is piped), then closes
         elif stage != _FAILED:
             self._fail("the WebSocket closed", close=False)
 
@@ -268,7 +306,7 @@ class ArrivingSession(Session):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if stage in (_PROBING, _PROBED, _TAKING):
+        if stage in (_PROBING, _PROBED, _TAKING):  # (_PIPING: the owner has it back)
             self._owner.cancel()
         if close:
             self.transport.close()
@@ -286,7 +324,12 @@ class ArrivingSession(Session):
         self.transport.send_text("3probe")
 
     async def _take(self) -> None:
-        state = await self._owner.take()
+        try:
+            state = await self._owner.take()
+        except SessionStays:
+            if self._stage == _TAKING:
+                await self._pipe()
+            return
         if self._stage != _TAKING:
             return
         if state is None:
@@ -333,6 +376,57 @@ class ArrivingSession(Session):
             super().receive(ws, data)
         if self._lost is not None:
             self.finish(*self._lost)
+
+    async def _pipe(self) -> None:
+        """The owner keeps the session: upgrade a WebSocket of this server's own to it, then
+        relay messages between it and the client's until either closes."""
+        self._stage = _PIPING
+        upstream = await self._owner.connect(self.request)
+        if upstream is None:
+            self._fail("the owner kept the session and cannot be reached")
+            return
+        try:
+            await upstream.send("2probe")
+            answer = await asyncio.wait_for(upstream.recv(), self.options.upgrade_timeout)
+            if answer != "3probe":
+                raise ValueError(f"answer {answer!r} to the probe")
+            await upstream.send("5")  # the owner's queue for the session comes on it now
+        except (ConnectionClosed, TimeoutError, ValueError) as exc:
+            await upstream.close()
+            self._fail(f"the owner kept the session and did not take the pipe: {exc}")
+            return
+        if self._stage != _PIPING:  # failed meanwhile
+            await upstream.close()
+            return
+        self._stage = _PIPED
+        outbox = self._outbox = asyncio.Queue()
+        for data in self._early:
+            outbox.put_nowait(data)
+        self._early = []
+        if self._lost is not None:
+            outbox.put_nowait(None)
+        logger.info("session %s stays with its owner: its WebSocket is piped there", self.sid)
+        self._spawn(_send_all(upstream, outbox))
+        ws = self.transport
+        try:
+            async for message in upstream:
+                if isinstance(message, str):
+                    ws.send_text(message)
+                else:
+                    ws.send_binary(message)
+        except ConnectionClosed:
+            pass
+        ws.close()
+
+
+async def _send_all(upstream: ClientConnection, outbox: asyncio.Queue[str | bytes | None]) -> None:
+    """Send the client's messages to the owner in order; close once ``None`` comes."""
+    while (data := await outbox.get()) is not None:
+        try:
+            await upstream.send(data)
+        except ConnectionClosed:
+            return
+    await upstream.close()
 
 
 def _log_error(task: asyncio.Future[None]) -> None:

@@ -810,6 +810,51 @@ async def test_a_session_whose_data_is_not_json_stays_and_its_websocket_is_piped
     assert "moved here" not in arrival.log.read_text()
 
 
+async def test_a_session_that_can_no_longer_move_at_the_take_stays_and_is_relayed(
+    trio: list[Node],
+) -> None:
+    """The application makes the socket's data unfit for JSON after the arriving server's
+    ``prepare`` (as a connect handler running while the client probes does): at ``take`` the
+    client is already upgraded to that server's WebSocket, so that server relays it to the
+    owner, which keeps the session; what the owner had queued comes first, nothing is lost,
+    and the client's close ends the session there."""
+    owner, arrival, _ = trio
+    ws_url = f"ws://127.0.0.1:{arrival.port}/socket.io/?EIO=4&transport=websocket"
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await _open(http, owner)
+        assert (await http.post(_url(owner, sid), content="40")).text == "ok"
+        assert (await http.get(_url(owner, sid))).text.startswith("40{")
+        async with websockets.asyncio.client.connect(f"{ws_url}&sid={sid}") as ws:
+            await ws.send("2probe")
+            assert await ws.recv() == "3probe"
+            spoil = await http.post(_url(owner, sid), content='42["spoil"]')
+            assert spoil.text == "ok"  # handled on the owner: its answer waits in its queue
+            await ws.send("5")
+            await ws.send('421["where"]')
+            assert await ws.recv() == f'42["spoiled",{owner.pid}]'
+            assert await ws.recv() == f"431[{owner.pid}]"
+            await ws.send('451-3["echo",{"_placeholder":true,"num":0}]')  # binary both ways
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == '461-3[{"_placeholder":true,"num":0}]'
+            assert await ws.recv() == b"\x00\x01"
+            await ws.send('42["where"]')  # no ack asked: nothing comes back
+            await ws.send('422["where"]')
+            assert await ws.recv() == f"432[{owner.pid}]"
+            for node in (owner, arrival):  # upgraded, and not moved: "Bad request" anywhere
+                answer = await http.get(_url(node, sid))
+                assert answer.status_code == 400 and answer.json()["code"] == 3, node
+
+        async def poll() -> httpx.Response:
+            return await http.get(_url(owner, sid))
+
+        await until_async(poll, _unknown_sid)  # the client's close reached the owner
+    owner_log, arrival_log = owner.log.read_text(), arrival.log.read_text()
+    assert owner_log.count("cannot move to another server") == 1, owner_log
+    assert "stays with its owner: its WebSocket is piped there" in arrival_log
+    assert "moved here" not in arrival_log
+    assert "Traceback" not in owner_log + arrival_log
+
+
 async def test_the_engineio_sequence_of_a_session_moving(trio: list[Node]) -> None:
     """On the wire: the owner's waiting GET (relayed by a third server) gets a noop on the
     probe; after the move the WebSocket serves the session, and a polling request for it

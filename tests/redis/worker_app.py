@@ -59,6 +59,18 @@ async def slow(socket: Socket) -> int:
     return os.getpid()
 
 
+@io.on("spoil")
+def spoil(socket: Socket) -> None:
+    """Makes ``socket.data`` unfit for JSON: from now on, the session cannot move."""
+    socket.data["raw"] = b"\x00"
+    socket.emit("spoiled", os.getpid())
+
+
+@io.on("echo")
+def echo(socket: Socket, data: Any) -> Any:
+    return data
+
+
 @io.on("where")
 def where(socket: Socket) -> int:
     return os.getpid()
