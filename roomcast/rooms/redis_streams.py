@@ -44,6 +44,7 @@ from .adapter import (
     PersistedSession,
     RequestTimeout,
     RestoredSession,
+    deliver_local,
 )
 from .cluster_adapter import ClusterAdapter
 from .memory import MemoryAdapter
@@ -325,6 +326,9 @@ class RedisStreamsAdapter(ClusterAdapter):
         """Slots ever queued in ``_waiting`` (a broadcast's number: its slot's)."""
         self._done = 0
         """How many of those slots were delivered (in order)."""
+        self._own_last: tuple[int, int] | None = None
+        """The entry id of this server's last broadcast that Redis confirmed (in call order:
+        they go out on one connection)."""
         self._late: dict[str, tuple[tuple[int, int], int]] = {}
         """Sockets just restored, each with the stream's entry its restore ended at and the
         number of this server's last broadcast before it: until the reader and this server's
@@ -416,8 +420,12 @@ class RedisStreamsAdapter(ClusterAdapter):
         self._calls = number = self._calls + 1
 
         def deliver(entry_id: Any) -> None:
-            if tag and entry_id is not None:
-                packet.data.append(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+            if entry_id is not None:
+                self._own_last = _entry_id(entry_id)
+                if tag:
+                    packet.data.append(
+                        entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    )
             slot.append(lambda: self._deliver_own(packet, opts, recipients, number, entry_id))
             waiting = self._waiting
             while waiting and waiting[0]:  # in the order of the calls
@@ -432,15 +440,7 @@ class RedisStreamsAdapter(ClusterAdapter):
         """The local delivery of a broadcast: one encode, then each recipient's queue (not
         MemoryAdapter.broadcast: the stream, not memory, keeps what sessions may miss)."""
         prepared = self.nsp.prepare(self.encode(packet), opts.flags.compress is not False)
-        # Not deliver_local's sink: with it, tests/redis/test_streams_e2e.py's "events sent while
-        # the client comes back" lost one event in about 1 run of 12 (not seen in 24 without);
-        # the cause in the restore's bookkeeping is not found yet (see issue #18's note).
-        volatile = opts.flags.volatile
-        sockets = self.nsp.sockets
-        for sid in recipients:
-            socket = sockets.get(sid)
-            if socket is not None:
-                socket.deliver(packet, prepared, volatile)
+        deliver_local(self.nsp.sockets, recipients, packet, prepared, opts.flags.volatile)
 
     def _deliver_own(
         self,
@@ -740,10 +740,15 @@ class RedisStreamsAdapter(ClusterAdapter):
                 "XRANGE", stream, next_offset(offset), "+", "COUNT", RESTORE_BATCH
             )
             if not entries:
-                # the reader may have handed over entries after ``offset`` meanwhile: they
-                # went to the socket's rooms without it (it joins once this returns)
-                position, end = self.link.position(), _entry_id(offset)
-                if position is None or end is None or position <= end:
+                # the reader may have handed over entries after ``offset`` meanwhile, and this
+                # server's own broadcasts may have been delivered (Redis confirmed them after
+                # this read ran, but before its answer came): either went to the socket's
+                # rooms without it (it joins once this returns), so read on to have them
+                end = _entry_id(offset)
+                if end is None:
+                    break
+                position, own = self.link.position(), self._own_last
+                if (position is None or position <= end) and (own is None or own <= end):
                     break
                 continue
             for entry_id, fields in entries:

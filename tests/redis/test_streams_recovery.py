@@ -379,3 +379,55 @@ async def test_a_session_restored_elsewhere_is_left_alone_by_its_old_server(
         for io in made:
             await io.close()
         await redis_client.aclose()
+
+
+async def test_an_own_broadcast_confirmed_during_the_restores_last_read_is_restored(
+    redis_server: RedisServer, names: Names
+) -> None:
+    """This server broadcasts while it restores a session: Redis appends the broadcast after the
+    restore's last read ran, but its confirmation is handled (and the broadcast delivered to the
+    room without the socket) before that read's empty answer. The restore must read on and hand
+    the broadcast over: it is in neither place otherwise (it was lost once in 12 runs of
+    test_streams_e2e's 'events sent while the client comes back'). The order of the answers is
+    forced here: the restore's reads pass through a hook that broadcasts and waits for the
+    delivery before handing the empty answer back, while the stream's reader is held where it
+    was (its own XREAD answer may come after both)."""
+    io = setup_app(recovering_server(redis_server.url, names, RECOVERY), "py")
+    redis_client = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        await io.listen("127.0.0.1", 0)
+        adapter = adapter_of(io)
+        io.to("r").emit("before")  # nobody in "r": the offset the client last saw
+        (offset,) = await until_async(
+            lambda: redis_client.xrange(setup_names_stream(names), "-", "+"), bool
+        )
+        offset = offset[0].decode()
+        adapter.persist_session(PersistedSession("sid1", "pid1", ["sid1", "r"], {}))
+        await until_async(lambda: redis_client.exists(f"{names.key}:session:pid1"), bool)
+
+        command = adapter.redis.command
+        raced = False
+
+        async def racing_command(*args: Any) -> Any:
+            nonlocal raced
+            answer = await command(*args)
+            if args[0] == "XRANGE" and not answer and not raced:
+                raced = True
+                done, position = adapter._done, adapter.link.position()
+                adapter.link.position = lambda: position  # type: ignore[method-assign]
+                io.to("r").emit("during", 1)
+                await until_async(lambda: _value(adapter._done), lambda n: n > done)
+            return answer
+
+        adapter.redis.command = racing_command  # type: ignore[method-assign]
+        restored = await adapter.restore_session("pid1", offset)
+        assert raced
+        assert restored is not None
+        assert [packet[:2] for packet in restored.missed_packets] == [["during", 1]]
+    finally:
+        await io.close()
+        await redis_client.aclose()
+
+
+async def _value(value: int) -> int:
+    return value
