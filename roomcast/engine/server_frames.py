@@ -19,20 +19,21 @@ _FIN_TEXT = 0x81
 _FIN_BINARY = 0x82
 
 
-def _frame(first: int, payload: bytes) -> bytes:
-    size = len(payload)
-    if size < 126:
-        return bytes((first, size)) + payload
-    if size < 65536:
-        return _SHORT.pack(first, 126, size) + payload
-    return _LONG.pack(first, 127, size) + payload
-
-
 def text_frame(payload: bytes) -> bytes:
     """One final, unmasked text frame carrying ``payload`` (UTF-8 bytes)."""
-    return _frame(_FIN_TEXT, payload)
+    size = len(payload)  # (the header is written out in each function: one call per frame)
+    if size < 126:
+        return bytes((_FIN_TEXT, size)) + payload
+    return (
+        _SHORT.pack(_FIN_TEXT, 126, size) if size < 65536 else _LONG.pack(_FIN_TEXT, 127, size)
+    ) + payload
 
 
 def binary_frame(payload: bytes) -> bytes:
     """One final, unmasked binary frame carrying ``payload``."""
-    return _frame(_FIN_BINARY, payload)
+    size = len(payload)
+    if size < 126:
+        return bytes((_FIN_BINARY, size)) + payload
+    return (
+        _SHORT.pack(_FIN_BINARY, 126, size) if size < 65536 else _LONG.pack(_FIN_BINARY, 127, size)
+    ) + payload

@@ -49,11 +49,14 @@ class Transport(Protocol):
         """Bytes written but not yet sent to the network."""
 
     def send_text(self, text: str, compress: bool = True) -> int:
-        """Send one packet in its text form (WebSocket only); returns the buffered bytes.
-        ``compress=False``: uncompressed even where the transport negotiated compression."""
+        """Send one packet in its text form (WebSocket only); returns the buffered bytes (an
+        upper bound is enough: past ``max_write_buffer`` the session asks
+        :attr:`write_buffer_size`). ``compress=False``: uncompressed even where the transport
+        negotiated compression."""
 
     def send_binary(self, data: bytes, compress: bool = True) -> int:
-        """Send one binary MESSAGE (WebSocket only); returns the buffered bytes."""
+        """Send one binary MESSAGE (WebSocket only); returns the buffered bytes (as
+        :meth:`send_text`)."""
 
     def send_prepared(self, message: PreparedMessage) -> int:
         """Send pre-built frames (WebSocket only, compressed unless ``message.compress`` is
@@ -307,6 +310,19 @@ class Session:
                 self._on_probe_data(data)
             return
         if self._state == _OPEN:
+            if data.__class__ is str and data[:1] == "4":  # a text MESSAGE: _on_packet, inline
+                if self._pong_timer is not None and not self._refreshed:
+                    self._refresh_pong_deadline()
+                message = data[1:]
+                self.received += 1
+                self.received_bytes += len(message)
+                callback = self.on_message
+                if callback is not None:
+                    try:
+                        callback(message)
+                    except Exception:
+                        logger.exception("error in on_message of session %s", self.sid)
+                return
             packet = self._decode(data)
             if packet is not None:
                 self._on_packet(packet)
@@ -338,12 +354,7 @@ class Session:
     def _on_packet(self, packet: Packet) -> None:
         kind = packet.type
         if self._pong_timer is not None and not self._refreshed and kind != PacketType.PONG:
-            # Like Node: traffic while a pong is awaited extends the deadline once.
-            self._refreshed = True
-            self._pong_timer.cancel()
-            self._pong_timer = self.loop.call_later(
-                self.options.ping_timeout, self._on_ping_timeout
-            )
+            self._refresh_pong_deadline()
         if kind == _MESSAGE:
             self.received += 1
             self.received_bytes += len(packet.data)
@@ -361,6 +372,13 @@ class Session:
         elif kind == PacketType.PING:
             logger.info("session %s: client ping (invalid heartbeat direction)", self.sid)
             self.finish(TRANSPORT_ERROR, "invalid heartbeat direction")
+
+    def _refresh_pong_deadline(self) -> None:
+        """Like Node: traffic while a pong is awaited extends the deadline, once."""
+        assert self._pong_timer is not None
+        self._refreshed = True
+        self._pong_timer.cancel()
+        self._pong_timer = self.loop.call_later(self.options.ping_timeout, self._on_ping_timeout)
 
     def transport_closed(self, transport: Transport, reason: str, description: str | None) -> None:
         """``transport`` went away: end the session, or just the upgrade if it was the probe."""

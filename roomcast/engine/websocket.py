@@ -156,7 +156,7 @@ class WebSocketTransport(asyncio.Protocol):
     def __init__(
         self,
         transport: asyncio.Transport,
-        protocol: ServerProtocol,
+        protocol: _ServerProtocol,
         *,
         close_timeout: float = 5.0,
         ping_interval: float | None = None,
@@ -209,34 +209,37 @@ class WebSocketTransport(asyncio.Protocol):
 
     def send_text(self, text: str, compress: bool = True) -> int:
         """Send one text frame (``compress=False``: not compressed even with permessage-deflate
-        negotiated); returns the bytes left in the write buffer."""
+        negotiated); returns an upper bound of the bytes left in the write buffer (as
+        :meth:`send_prepared`: cheap for every packet; :attr:`write_buffer_size` is exact)."""
         protocol = self.protocol
-        if protocol.state is OPEN:
+        if protocol.open:
             if protocol.extensions and compress:
                 protocol.send_text(text.encode())
                 self._write()
             else:  # the frame websockets would queue, without its per-frame bookkeeping
                 self._send(text_frame(text.encode()))
-        return self.write_buffer_size
+        out = self._out
+        return self._buffered + (len(out) if out is not None else 0)
 
     def send_binary(self, data: bytes, compress: bool = True) -> int:
-        """Send one binary frame (``compress`` as in :meth:`send_text`); returns the bytes left
-        in the write buffer."""
+        """Send one binary frame (``compress`` as in :meth:`send_text`); returns an upper bound
+        of the bytes left in the write buffer, as :meth:`send_text`."""
         protocol = self.protocol
-        if protocol.state is OPEN:
+        if protocol.open:
             if protocol.extensions and compress:
                 protocol.send_binary(data)
                 self._write()
             else:
                 self._send(binary_frame(data))
-        return self.write_buffer_size
+        out = self._out
+        return self._buffered + (len(out) if out is not None else 0)
 
     def sink_for(self, session: Session) -> Callable[[bytes, bool], bool] | None:
         """:meth:`push` for ``session`` (whose options it takes the write-buffer limits from),
         or None when this connection negotiated permessage-deflate: a compressed broadcast
         is sent frame by frame (:meth:`send_prepared`)."""
         protocol = self.protocol
-        if protocol.extensions or not isinstance(protocol, _ServerProtocol):
+        if protocol.extensions:
             return None
         options = session.options
         self._limit = options.max_write_buffer
@@ -254,7 +257,7 @@ class WebSocketTransport(asyncio.Protocol):
         checks the exact size, and counts a drop). Past ``max_write_buffer`` after queueing,
         the session checks its buffer (a slow consumer is cut off).
         """
-        if not self.protocol.open:  # type: ignore[attr-defined]
+        if not self.protocol.open:
             return False
         out = self._out
         if out:  # as _send: after the bytes waiting for the batch's flush
@@ -431,7 +434,7 @@ class WebSocketTransport(asyncio.Protocol):
             return
         protocol = self.protocol
         deliver = self._deliver
-        while protocol.state is OPEN and protocol.parser_exc is None:
+        while protocol.open and protocol.parser_exc is None:
             simple, other = frames.split(data, protocol.current_size is None)
             for opcode, payload in simple:
                 deliver(opcode, payload)

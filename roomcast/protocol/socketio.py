@@ -108,6 +108,10 @@ def check_data(type_: PacketType, data: Any) -> None:
         raise InvalidPayload("DISCONNECT packet takes no payload")
 
 
+_SHORT_ID = 10**18
+"""Ack ids below this are written by :func:`encode_packet` itself (no digit limit near)."""
+
+
 def _head(type_: PacketType, nsp: str, id_: int | None) -> str:
     """The text before the JSON: type digit, namespace, ack id (attachments added by the caller)."""
     text = _DIGITS[type_]
@@ -134,7 +138,9 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     event name raises :class:`ReservedEventName`, other shapes their :class:`ProtocolError`
     (:class:`NestingTooDeep` for data nested past what Python can encode).
     """
-    type_ = packet_type(packet.type)
+    type_ = packet.type
+    if type(type_) is not PacketType:
+        type_ = packet_type(type_)
     data = packet.data
     if data is None:
         if type_ is BINARY_EVENT or type_ is BINARY_ACK:
@@ -156,7 +162,11 @@ def encode_packet(packet: Packet) -> list[str | bytes]:
     if not buffers:
         if type_ is BINARY_EVENT or type_ is BINARY_ACK:
             raise AttachmentMismatch(f"{type_.name} packet without binary data")
-        return [_head(type_, packet.nsp, packet.id) + text]
+        id_ = packet.id
+        if packet.nsp == "/" and (id_ is None or (type(id_) is int and 0 <= id_ < _SHORT_ID)):
+            # _head's common case, inline
+            return [_DIGITS[type_] + text if id_ is None else _DIGITS[type_] + str(id_) + text]
+        return [_head(type_, packet.nsp, id_) + text]
     type_ = BINARY_EVENT if type_ is EVENT or type_ is BINARY_EVENT else BINARY_ACK
     head = _head(type_, packet.nsp, packet.id)
     return [head[0] + str(len(buffers)) + "-" + head[1:] + text, *buffers]

@@ -70,10 +70,14 @@ def call_handler(
     except Exception:
         logger.exception("%s handler failed (socket %s)", what, socket_id)
         return
-    if inspect.isawaitable(result):
+    if result is not None and type(result) not in _PLAIN and inspect.isawaitable(result):
         spawn(_finish(result, what, socket_id, None if pass_ack else ack))
     elif ack is not None and not pass_ack:
         _answer(ack, result, what, socket_id)
+
+
+_PLAIN = frozenset({str, int, float, bool, bytes, list, dict, tuple})
+"""Types of handler results that are never awaitable (skips ``isawaitable``'s ABC check)."""
 
 
 async def _finish(
@@ -93,6 +97,11 @@ def _answer(ack: Callable[..., None], value: Any, what: str, socket_id: str) -> 
     :class:`~roomcast.protocol.errors.ProtocolError`, e.g. nested too deeply to encode) is logged
     in one line and the ack goes unanswered, as a handler's exception would leave it."""
     try:
-        ack(*ack_args(value))
+        if value is None:  # ack_args, inline
+            ack()
+        elif isinstance(value, tuple):
+            ack(*value)
+        else:
+            ack(value)
     except ProtocolError as exc:
         logger.warning("%s handler's answer cannot be sent (socket %s): %s", what, socket_id, exc)

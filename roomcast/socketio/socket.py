@@ -269,7 +269,11 @@ class Socket(Targets):
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
         packet.nsp = self.nsp.name
         client = self.client
-        client.write(client.encode(packet), volatile, compress)
+        messages = client.encode(packet)
+        if len(messages) == 1:  # Client.write's first case, one call less
+            client.session.send(messages[0], volatile=volatile, compress=compress)
+        else:
+            client.write(messages, volatile, compress)
 
     def refresh_sink(self) -> None:
         """Take the session's :attr:`sink` again (it changed, or a listener went)."""
@@ -330,16 +334,19 @@ class Socket(Targets):
         """Handle a packet the client sent to this socket's namespace."""
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            self._on_event(packet)
+            data: list[Any] = packet.data
+            ack = None if packet.id is None else AckSender(packet.id, self.send_packet)
+            if self._any or self._middlewares:
+                self._on_event(data, ack)
+            else:  # no listener of every event, no middleware: the common case, one call less
+                self._dispatch(data, ack)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
             if self._acks is not None and packet.id is not None:
                 self._acks.resolve(packet.id, packet.data if packet.data is not None else [])
         elif kind is PacketType.DISCONNECT:
             self.detach("client namespace disconnect")
 
-    def _on_event(self, packet: Packet) -> None:
-        data: list[Any] = packet.data
-        ack = None if packet.id is None else AckSender(packet.id, self.send_packet)
+    def _on_event(self, data: list[Any], ack: AckSender | None) -> None:
         if self._any:
             for listener in list(self._any):
                 call_handler(listener, data, what="on_any", socket_id=self.id)
@@ -366,7 +373,10 @@ class Socket(Targets):
         args = data[1:]
         what = f"event {event!r}"
         if event not in NAMESPACE_EVENTS:
-            for fn, pass_ack in self.nsp.handlers(event):
+            nsp = self.nsp
+            # the namespace's own handlers, read here but for a dynamic namespace's child
+            handlers = nsp.handlers(event) if nsp.parent is not None else nsp._handlers.get(event)
+            for fn, pass_ack in handlers or ():
                 call_handler(
                     fn, (self, *args), what=what, socket_id=self.id, ack=ack, pass_ack=pass_ack
                 )
