@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..protocol.engineio import Packet, PacketType, encode_packet, encode_payload
+from ..protocol.engineio import Packet, PacketType, encode_payload
 from .server_frames import binary_frame, text_frame
 
 __all__ = ["PreparedMessage"]
@@ -30,7 +30,8 @@ class PreparedMessage:
         """Whether a WebSocket with permessage-deflate compresses these messages."""
         self._frames: bytes | None = None
         self._polling: tuple[str, ...] | None = None
-        self.size = sum(len(m) for m in self.messages)
+        messages = self.messages
+        self.size = len(messages[0]) if len(messages) == 1 else sum(map(len, messages))
         """Approximate payload size in bytes, for write-buffer accounting."""
 
     def websocket_frames(self) -> bytes:
@@ -39,11 +40,10 @@ class PreparedMessage:
         if frames is None:
             parts = []
             for message in self.messages:
-                encoded = encode_packet(Packet(_MESSAGE, message))
-                if isinstance(encoded, str):
-                    parts.append(text_frame(encoded.encode()))
+                if isinstance(message, str):  # encode_packet's MESSAGE forms, inline
+                    parts.append(text_frame(("4" + message).encode()))
                 else:
-                    parts.append(binary_frame(encoded))
+                    parts.append(binary_frame(bytes(message)))
             frames = self._frames = b"".join(parts)
         return frames
 

@@ -77,7 +77,11 @@ class RecoveryBuffer:
         slots = self._slots
         if not slots:
             slots.extend([None] * cap)
-        self._expire(now - window)
+        first = self._first
+        if first < self._next:  # _expire, called only when the oldest kept packet is out
+            oldest = slots[first % cap]
+            if oldest is None or oldest[0] < now - window:
+                self._expire(now - window)
         seq = self._next
         if seq - self._first >= cap:  # full: the oldest goes
             self._first += 1

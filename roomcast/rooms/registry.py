@@ -93,7 +93,7 @@ class RoomRegistry:
                 if not members:
                     return ()
                 if excluded:
-                    return [sid for sid in members if sid not in excluded]
+                    return members - excluded  # a new set: C-level, the order does not matter
                 return tuple(members)
         selected: set[str] = set()
         for room in rooms:

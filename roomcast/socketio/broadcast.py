@@ -84,7 +84,8 @@ class BroadcastOperator:
         """Send ``event`` with ``args`` to the selected sockets: encoded once for all."""
         if event in RESERVED_EVENTS:
             raise ReservedEventName(f'"{event}" is a reserved event name')
-        self.adapter.broadcast(Packet(PacketType.EVENT, data=[event, *args]), self.options)
+        options = BroadcastOptions(self.rooms, self.except_rooms, self.flags)  # self.options
+        self.adapter.broadcast(Packet(PacketType.EVENT, data=[event, *args]), options)
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """Send ``event`` and gather the answers of every selected socket (a list, in arrival

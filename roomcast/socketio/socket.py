@@ -260,6 +260,14 @@ class Socket(Targets):
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self.nsp.adapter, except_rooms=frozenset((self.id,)))
 
+    def to(self, room: str | Collection[str]) -> BroadcastOperator:
+        """Target ``room`` (one or several) for a broadcast that skips this socket (built at
+        once: the chat's ``socket.to(room).emit(...)`` is a hot path)."""
+        rooms = frozenset((room,)) if isinstance(room, str) else frozenset(room)
+        return BroadcastOperator(self.nsp.adapter, rooms, frozenset((self.id,)))
+
+    in_ = to
+
     @property
     def broadcast(self) -> BroadcastOperator:
         """Broadcast to every socket of the namespace but this one."""
