@@ -270,13 +270,27 @@ class WebSocketTransport(asyncio.Protocol):
                 out += frames
         elif volatile and self._buffered > self._high_water:
             return False
-        elif out is None and self._batch.add(self):
-            self._out = frames  # _write_through, inline: the common case of a quiet spell
-            try:
-                self._flush()
-            except Exception:
-                logger.exception("websocket write failed")
-            self._out = b""
+        elif out is None:  # WriteBatch.add and _write_through, inline: one call per recipient
+            batch = self._batch
+            batch._dirty.append(self)
+            if batch._handle is None:
+                batch._handle = self.loop.call_soon(batch.flush)
+            if batch._through:  # the common case of a quiet spell: written now
+                self._out = b""  # still in this iteration's batch: what follows waits for it
+                transport = self.transport
+                if not transport.is_closing():
+                    try:
+                        transport.write(frames)
+                    except Exception:  # as in the batch's flush: the sender carries on
+                        logger.exception("websocket write failed")
+                    else:
+                        buffered = transport.get_write_buffer_size()
+                        budget = self._budget
+                        if budget is not None:
+                            budget.total += buffered - self._buffered
+                        self._buffered = buffered
+            else:
+                self._out = frames
         else:
             self._out = frames
         out = self._out
