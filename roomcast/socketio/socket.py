@@ -277,11 +277,7 @@ class Socket(Targets):
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
         packet.nsp = self.nsp.name
         client = self.client
-        messages = client.encode(packet)
-        if len(messages) == 1:  # Client.write's first case, one call less
-            client.session.send(messages[0], volatile=volatile, compress=compress)
-        else:
-            client.write(messages, volatile, compress)
+        client.write(client.encode(packet), volatile, compress)  # (a moved socket's relays)
 
     def refresh_sink(self) -> None:
         """Take the session's :attr:`sink` again (it changed, or a listener went)."""
