@@ -46,8 +46,8 @@ async def measure(frames: int) -> Calls:
         (socket,) = io.of("/").sockets.values()
         ws: Any = socket.client.session.transport
         read = burst(frames)
-        ws.data_received(read)  # warm up (first-use caches)
-        await asyncio.sleep(0.05)  # the batch's flush: a pause, not a synchronisation
+        ws.data_received(read)  # warm up (first-use caches), then wait for its last answer
+        await asyncio.wait_for(reader.readuntil(b"43%d[" % (frames - 1)), 10)
         calls = Calls()
         sys.setprofile(calls)
         try:

@@ -68,11 +68,8 @@ def emit(io: Server) -> None:
     io.emit("tick", {"n": 1})
 
 
-def count_burst(io: Server) -> Calls:
-    """The calls of the third of three broadcasts in one loop iteration (every connection's
-    frames are then waiting for the batch's flush, whatever the batch's mode)."""
-    emit(io)
-    emit(io)
+def count_emit(io: Server) -> Calls:
+    """The calls of one broadcast."""
     calls = Calls()
     sys.setprofile(calls)
     try:
@@ -80,6 +77,14 @@ def count_burst(io: Server) -> Calls:
     finally:
         sys.setprofile(None)
     return calls
+
+
+def count_burst(io: Server) -> Calls:
+    """The calls of the third of three broadcasts in one loop iteration (every connection's
+    frames are then waiting for the batch's flush, whatever the batch's mode)."""
+    emit(io)
+    emit(io)
+    return count_emit(io)
 
 
 async def measure(clients: int) -> dict[str, Calls]:
@@ -91,12 +96,7 @@ async def measure(clients: int) -> dict[str, Calls]:
         for _ in range(3):  # settle the batch's mode: a quiet iteration, one message each
             emit(io)
             await asyncio.sleep(0.05)
-        calls = results["through"] = Calls()
-        sys.setprofile(calls)
-        try:
-            emit(io)
-        finally:
-            sys.setprofile(None)
+        results["through"] = count_emit(io)
         await asyncio.sleep(0.05)
         results["burst"] = count_burst(io)
         for writer in writers:

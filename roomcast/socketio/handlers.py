@@ -14,7 +14,7 @@ from typing import Any
 
 from ..protocol.errors import ProtocolError
 
-__all__ = ["NAMESPACE_EVENTS", "ack_args", "call_handler", "spawn", "takes_ack"]
+__all__ = ["NAMESPACE_EVENTS", "call_handler", "spawn", "takes_ack"]
 
 logger = logging.getLogger("roomcast")
 
@@ -39,16 +39,6 @@ def takes_ack(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
-
-
-def ack_args(result: Any) -> tuple[Any, ...]:
-    """The ack arguments a handler's return value stands for: ``None`` -> none, a tuple ->
-    several, anything else -> one."""
-    if result is None:
-        return ()
-    if isinstance(result, tuple):
-        return result
-    return (result,)
 
 
 def call_handler(
@@ -97,7 +87,7 @@ def _answer(ack: Callable[..., None], value: Any, what: str, socket_id: str) -> 
     :class:`~roomcast.protocol.errors.ProtocolError`, e.g. nested too deeply to encode) is logged
     in one line and the ack goes unanswered, as a handler's exception would leave it."""
     try:
-        if value is None:  # ack_args, inline
+        if value is None:  # the ack's arguments: none, a tuple's items, or the value alone
             ack()
         elif isinstance(value, tuple):
             ack(*value)

@@ -277,7 +277,8 @@ class Socket(Targets):
         """Encode ``packet`` for this socket's namespace and queue it on the session."""
         packet.nsp = self.nsp.name
         client = self.client
-        client.write(client.encode(packet), volatile, compress)  # (a moved socket's relays)
+        # through Client.write, never the session: a moved socket's client is a relay
+        client.write(client.encode(packet), volatile, compress)
 
     def refresh_sink(self) -> None:
         """Take the session's :attr:`sink` again (it changed, or a listener went)."""

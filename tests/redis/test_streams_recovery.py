@@ -416,7 +416,7 @@ async def test_an_own_broadcast_confirmed_during_the_restores_last_read_is_resto
                 done, position = adapter._done, adapter.link.position()
                 adapter.link.position = lambda: position  # type: ignore[method-assign]
                 io.to("r").emit("during", 1)
-                await until_async(lambda: _value(adapter._done), lambda n: n > done)
+                await until(lambda: adapter._done > done)
             return answer
 
         adapter.redis.command = racing_command  # type: ignore[method-assign]
@@ -427,7 +427,3 @@ async def test_an_own_broadcast_confirmed_during_the_restores_last_read_is_resto
     finally:
         await io.close()
         await redis_client.aclose()
-
-
-async def _value(value: int) -> int:
-    return value
