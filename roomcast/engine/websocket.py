@@ -517,6 +517,10 @@ class WebSocketTransport(asyncio.Protocol):
         if exc is not None:
             # Its traceback holds websockets' parser frame, which holds the protocol: a cycle.
             exc.__traceback__ = None
+        # websockets' parser is a generator that holds the protocol, which holds it: a cycle,
+        # until the generator ends. After a closing handshake it waits at its last step
+        # forever; ending it here lets reference counting free the protocol at once.
+        protocol.parser.close()
         on_lost, self.on_lost = self.on_lost, None
         if on_lost is not None:
             on_lost(self)

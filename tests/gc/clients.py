@@ -167,6 +167,18 @@ async def abort(url: str, token: str) -> None:
     await ws.wait_closed()
 
 
+async def client_close(url: str, token: str) -> None:
+    """A raw WebSocket that joins ``/``, leaves it (``41``) and closes the WebSocket, as Node's
+    ``ws`` and the soak's clients do: a closing handshake the client starts."""
+    parts = urlsplit(url)
+    ws = await connect(f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("40")
+    await asyncio.wait_for(ws.recv(), WAIT)
+    await ws.send("41")
+    await asyncio.wait_for(ws.close(), WAIT)
+
+
 async def connect_timeout(url: str, token: str) -> None:
     """An Engine.IO connection that joins no namespace: the server closes it in time."""
     parts = urlsplit(url)
@@ -277,6 +289,7 @@ KINDS = {
     "acks": acks,
     "handler-errors": handler_errors,
     "abort": abort,
+    "client-close": client_close,
     "connect-timeout": connect_timeout,
     "poll-dropped": poll_dropped,
     "recovery": recovery,

@@ -5,6 +5,12 @@ collects once with ``gc.DEBUG_SAVEALL`` and returns what that collection found u
 the objects that reference counting alone would never have freed. The debug flags are restored
 and the saved objects released before it returns (the caller gets a :class:`Garbage` summary,
 and the objects only while it holds it).
+
+``DEBUG_SAVEALL`` alone misses one kind of cycle: one through a suspended generator. The
+collector first runs the finalizers of what it found unreachable; a generator's finalizer
+closes it, which breaks the cycle, and reference counting frees the rest before anything is
+saved. So the tracked objects are also counted by type before and after the collection:
+what the collection freed that way is what the second count lacks (:attr:`Garbage.freed`).
 """
 
 from __future__ import annotations
@@ -20,20 +26,26 @@ from typing import Any
 class Garbage:
     """The objects of one collection, summed up by type."""
 
-    def __init__(self, objects: list[Any]) -> None:
+    def __init__(self, objects: list[Any], freed: collections.Counter[str] | None = None) -> None:
         self.objects = objects
         self.by_type: collections.Counter[str] = collections.Counter(
             type_name(obj) for obj in objects
         )
         self.bytes = sum(sys.getsizeof(obj) for obj in objects)
+        self.freed: collections.Counter[str] = freed or collections.Counter()
+        """Objects the collection freed without saving them (cycles a generator's finalizer
+        broke), by type."""
 
     def __len__(self) -> int:
-        return len(self.objects)
+        return len(self.objects) + sum(self.freed.values())
 
     def summary(self, top: int = 25) -> str:
         """The commonest types, one a line: ``count module.Type``."""
         lines = [f"{len(self.objects)} objects, {self.bytes} bytes"]
         lines += [f"{count:6d} {name}" for name, count in self.by_type.most_common(top)]
+        if self.freed:
+            lines.append(f"and {sum(self.freed.values())} freed by finalizers:")
+            lines += [f"{count:6d} {name}" for name, count in self.freed.most_common(top)]
         return "\n".join(lines)
 
 
@@ -52,13 +64,29 @@ def type_name(obj: Any) -> str:
     return name
 
 
-def saved_garbage() -> list[Any]:
-    """Collect everything with ``DEBUG_SAVEALL`` and return what the collection found."""
+UNTRACKED_BY_COLLECTION = ("builtins.tuple", "builtins.dict")
+
+
+def tracked_types() -> collections.Counter[str]:
+    """The objects the collector tracks, counted by type."""
+    return collections.Counter(type_name(obj) for obj in gc.get_objects())
+
+
+def saved_garbage() -> Garbage:
+    """Collect everything with ``DEBUG_SAVEALL`` and return what the collection found, and
+    what it freed without saving it."""
     flags = gc.get_debug()
+    before = tracked_types()
     gc.set_debug(flags | gc.DEBUG_SAVEALL)
     try:
         gc.collect()
-        return list(gc.garbage)
+        # The saved objects are still tracked: only what was freed is missing from the count,
+        # and the tuples and dicts that the collection stops tracking (those holding only
+        # atomic values), alive still: they are left out.
+        freed = before - tracked_types()
+        for name in UNTRACKED_BY_COLLECTION:
+            freed.pop(name, None)
+        return Garbage(list(gc.garbage), freed)
     finally:
         gc.garbage.clear()
         gc.set_debug(flags)
@@ -71,7 +99,7 @@ async def cyclic_garbage(work: Callable[[], Awaitable[None]]) -> Garbage:
     gc.disable()
     try:
         await work()
-        return Garbage(saved_garbage())
+        return saved_garbage()
     finally:
         if enabled:
             gc.enable()
