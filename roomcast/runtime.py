@@ -6,12 +6,19 @@ loop (under an ASGI server, or ``asyncio.run`` of its own) keeps its own choices
 The event loop: uvloop when it is installed (the ``fast`` extra), else asyncio's. The GC
 policy: once the server listens, everything allocated so far (modules, the app, its
 handlers) is moved out of the collector's sight with :func:`gc.freeze`, so that no collection
-walks it again. Raising the youngest generation's threshold (``threshold``: every N
-allocations instead of 700) is offered, not done by default: it cut a WebSocket handshake's CPU
-by 14 %, but in a soak with connections coming and going the server's RSS then grows from one
-round to the next (62 to 67 MiB over six rounds of 20 s since a closed connection leaves no
-reference cycle, 68 to 98 MiB before; flat with Python's threshold): see
-bench/results/levers.md.
+walks it again, and the oldest generation is collected at most once every
+:data:`GC_FULL_EVERY` collections of the middle one (Python: 10). A full collection walks
+every live object: with 10,000 WebSocket clients arriving it ran six times and took about a
+sixth of the server's CPU, to free nothing, since a closed connection leaves no reference
+cycle (``tests/gc``). Spaced out, it cut server CPU per handshake by 24 % (plain) and 16 %
+(the chat, JWT checked), interleaved pairs in bench/results/levers.md; in the soak the RSS
+stays flat from round to round (62 MiB). What it delays is the freeing of cyclic garbage old
+enough to have reached that generation; Python's other rule, that a full collection waits
+until the old generation has grown by a quarter, still applies.
+
+Raising the youngest generation's threshold (``threshold``: every N allocations instead of
+700) is offered, not done by default: with full collections spaced out it gained nothing more
+in those pairs, and each young collection then walks up to N objects at once.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["GC_THRESHOLD", "LOOPS", "loop_factory", "run", "tune_gc"]
+__all__ = ["GC_FULL_EVERY", "GC_THRESHOLD", "LOOPS", "loop_factory", "run", "tune_gc"]
 
 logger = logging.getLogger("roomcast")
 
@@ -34,6 +41,10 @@ LOOPS = ("auto", "asyncio", "uvloop")
 GC_THRESHOLD: int | None = None
 """Allocations between two collections of the youngest generation by default: ``None`` keeps
 Python's (700)."""
+
+GC_FULL_EVERY = 100
+"""Collections of the middle generation before the oldest is collected again, at least
+(Python's is 10)."""
 
 
 def loop_factory(name: str = "auto") -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
@@ -63,13 +74,17 @@ def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
         return runner.run(main)
 
 
-def tune_gc(threshold: int | None = GC_THRESHOLD) -> None:
+def tune_gc(threshold: int | None = GC_THRESHOLD, full_every: int | None = GC_FULL_EVERY) -> None:
     """Freeze what exists now; with ``threshold``, collect the youngest generation every
-    ``threshold`` allocations (``None``: Python's threshold). Call it once the server is set
-    up and listening."""
+    ``threshold`` allocations, and with ``full_every``, the oldest at most once every
+    ``full_every`` collections of the middle one (``None``: Python's). Call it once the server
+    is set up and listening."""
     gc.collect()
     gc.freeze()
-    if threshold is not None:
-        _, second, third = gc.get_threshold()
-        gc.set_threshold(threshold, second, third)
+    first, second, third = gc.get_threshold()
+    gc.set_threshold(
+        first if threshold is None else threshold,
+        second,
+        third if full_every is None else full_every,
+    )
     logger.debug("gc: %d objects frozen, threshold %s", gc.get_freeze_count(), gc.get_threshold())

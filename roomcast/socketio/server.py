@@ -23,7 +23,7 @@ from ..engine.signals import close_interruptibly
 from ..protocol.parser import JSON_PARSER, Parser, parser_named
 from ..rooms.adapter import Adapter
 from ..rooms.memory import MemoryAdapter
-from ..runtime import GC_THRESHOLD
+from ..runtime import GC_FULL_EVERY, GC_THRESHOLD
 from .broadcast import BroadcastOperator, Broadcasts
 from .client import Client
 from .clientfiles import route_client_files
@@ -312,13 +312,15 @@ class Server(Broadcasts):
         *,
         loop: str = "auto",
         gc_threshold: int | None = GC_THRESHOLD,
+        gc_full_every: int | None = GC_FULL_EVERY,
         **options: Any,
     ) -> None:
         """Serve until SIGINT or SIGTERM, then close gracefully (blocking); a second SIGINT
         stops waiting for the clients. ``options`` as :meth:`listen` (``ssl``,
         ``forwarded_allow_ips``). ``loop``: ``auto`` (uvloop if installed), ``asyncio`` or
-        ``uvloop``; ``gc_threshold``: once listening, the start-up objects are frozen and, with a
-        number, the young generation's threshold raised (see :mod:`roomcast.runtime`)."""
+        ``uvloop``; ``gc_threshold``, ``gc_full_every``: once listening, the start-up objects are
+        frozen, full collections spaced out and, with a number, the young generation's
+        threshold raised (see :mod:`roomcast.runtime`)."""
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -327,7 +329,7 @@ class Server(Broadcasts):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     running.add_signal_handler(sig, stop.set)
             await self.listen(host, port, **options)
-            runtime.tune_gc(gc_threshold)
+            runtime.tune_gc(gc_threshold, gc_full_every)
             try:
                 scheme = "https" if options.get("ssl") else "http"
                 logger.info("serving on %s://%s:%d", scheme, host, self.listener.port)

@@ -149,6 +149,8 @@ async def test_serve_runs_an_app_given_as_module_attribute(
         "asyncio",
         "--gc-threshold",
         "0",
+        "--gc-full-every",
+        "0",
         env={"ROOMCAST_JWT_SECRET": SECRET},
     )
     assert (await read_line(process)) == f"roomcast listening on http://127.0.0.1:{port}/"
