@@ -4,7 +4,7 @@ of a burst (queueing, which restates the rate), † where the load generator was
 
 from __future__ import annotations
 
-from bench.suite import Medians, table
+from bench.suite import SCENARIOS, Medians, run_problem, table
 
 
 def rows(markdown: str) -> dict[tuple[str, str], list[str]]:
@@ -82,3 +82,20 @@ def test_a_server_that_fell_behind_a_paced_load_is_marked() -> None:
     got = rows(table(medians, ["roomcast", "pysio"]))
     assert got["chat-10000", "delivered_per_s"] == ["1,000", "900 ‡", "1.11x ‡"]
     assert got["chat-10000", "p50_ms"] == ["1.00", "900.0 ‡", "900.00x ‡"]
+
+
+def test_a_server_that_delivered_nothing_of_a_paced_load_is_a_figure_but_in_a_smoke_run() -> None:
+    chat = next(s for s in SCENARIOS if s.name == "chat-10000")
+    collapsed = {
+        "delivered_per_s": 0,
+        "offered_per_s": 2000.0,
+        "server_rss_mib": 385.0,
+        "server_cpu": 1.0,
+        "loadgen_cpu": 0.15,
+    }  # no latency, no CPU per delivery: nothing arrived in the window
+    assert run_problem(chat, collapsed, "full") is None
+    assert run_problem(chat, collapsed, "smoke") == "no cpu_ms_per_1k, p50_ms, p99_ms"
+    kept_up = {**collapsed, "delivered_per_s": 2000.0}  # kept up, yet no latency: broken
+    assert run_problem(chat, kept_up, "full") == "no cpu_ms_per_1k, p50_ms, p99_ms"
+    whole = {**kept_up, "cpu_ms_per_1k": 30.0, "p50_ms": 1.0, "p99_ms": 9.0}
+    assert run_problem(chat, whole, "full") is None
