@@ -270,6 +270,15 @@ async def measure(kind: str, n: int, asgi: bool = False) -> tuple[Garbage, Serve
         await asyncio.wait_for(clients.wait(), WAIT)
 
 
+def per_lifecycle(
+    freed: collections.Counter[str], counted: Callable[[str], bool] = lambda name: True
+) -> collections.Counter[str]:
+    """The types of ``freed`` (by finalizers) that ``counted`` keeps, freed N times or more. A
+    lifecycle that leaves a cycle leaves one of each of its objects: under N of a type is a
+    one-off (a weak cache's entry), not a lifecycle's."""
+    return collections.Counter({k: n for k, n in freed.items() if n >= N and counted(k)})
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_lifecycle_leaves_no_cyclic_garbage(kind: str, loop: str) -> None:
@@ -283,10 +292,9 @@ def test_lifecycle_leaves_no_cyclic_garbage(kind: str, loop: str) -> None:
     else:
         assert io.engine.closes == {reason: SESSIONS.get(kind, 1) * (N + 2)}
     stdlib = stdlib_transport_cycles(garbage) if loop == "asyncio" else set()
-    # A lifecycle that leaves a cycle leaves one of each of its objects: under N of a type
-    # freed by finalizers is a one-off (a weak cache's entry), not a lifecycle's.
-    freed = collections.Counter({k: n for k, n in garbage.freed.items() if n >= N})
-    ours = Garbage([obj for obj in garbage.objects if id(obj) not in stdlib], freed)
+    ours = Garbage(
+        [obj for obj in garbage.objects if id(obj) not in stdlib], per_lifecycle(garbage.freed)
+    )
     assert len(ours) == 0, f"{N} lifecycles of {kind} left cyclic garbage:\n{ours.summary()}"
 
 
@@ -300,8 +308,8 @@ def test_asgi_lifecycle_leaves_no_cyclic_garbage_of_roomcast(kind: str) -> None:
     with asyncio.Runner() as runner:
         garbage, io = runner.run(measure(kind, N, asgi=True))
     assert io.engine.closes == {CLOSES.get(kind, "transport close"): N + 2}
-    freed = collections.Counter(
-        {k: n for k, n in garbage.freed.items() if "roomcast" in k and n >= N}
+    ours = Garbage(
+        [obj for obj in garbage.objects if "roomcast" in type_name(obj)],
+        per_lifecycle(garbage.freed, lambda name: "roomcast" in name),
     )
-    ours = Garbage([obj for obj in garbage.objects if "roomcast" in type_name(obj)], freed)
     assert len(ours) == 0, f"{N} lifecycles of {kind} left cyclic garbage:\n{ours.summary()}"
